@@ -1,0 +1,1 @@
+"""taskiq-fleet demo: an embedded Redis, the local supervisor, the agent worker and a burst."""

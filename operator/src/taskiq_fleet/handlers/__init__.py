@@ -1,0 +1,1 @@
+"""Kopf handlers: the operator driver wiring probes, engine and the Kubernetes target."""

@@ -1,0 +1,1 @@
+"""Kubernetes target: the worker Deployment, its scale subresource and pod deletion costs."""

@@ -1,0 +1,1 @@
+"""Queue probes: read waiting work, in-flight work and task age from Redis. No Kubernetes."""

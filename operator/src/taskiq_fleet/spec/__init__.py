@@ -1,0 +1,1 @@
+"""The pool specification shared by the operator and the local supervisor (pydantic)."""

@@ -1,0 +1,1 @@
+"""Prometheus metrics and structured logs of the operator and the supervisor."""
