@@ -55,8 +55,16 @@ PLURAL: Final = "taskiqworkerpools"
 LABEL_POOL: Final = f"{API_GROUP}/pool"
 ANNOTATION_PAUSED: Final = f"{API_GROUP}/paused"
 ANNOTATION_POD_DELETION_COST: Final = "controller.kubernetes.io/pod-deletion-cost"
+#: On a worker Deployment the operator owns: a hash of the Pod template it last wrote,
+#: so an unchanged pool causes no write after an operator restart.
+ANNOTATION_TEMPLATE_HASH: Final = f"{API_GROUP}/template-hash"
 
 #: Environment variables the operator sets in worker pods and the middleware reads.
 ENV_POD_NAME: Final = "TASKIQ_FLEET_POD_NAME"
 ENV_QUEUE: Final = "TASKIQ_FLEET_QUEUE"
 ENV_CAPACITY: Final = "TASKIQ_FLEET_CAPACITY"
+#: Environment variables of the worker runtime that the operator sets from a pool's spec.
+ENV_REDIS_URL: Final = "REDIS_URL"
+ENV_DEFAULT_QUEUE: Final = "TASKIQ_DEFAULT_QUEUE"
+ENV_BROKER_KIND: Final = "TASKIQ_BROKER_KIND"
+ENV_CONSUMER_GROUP: Final = "TASKIQ_CONSUMER_GROUP"
