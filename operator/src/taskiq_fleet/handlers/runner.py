@@ -1,0 +1,318 @@
+"""One pool's poll loop: the shared control loop, fed and reported the Kubernetes way.
+
+The loop runs as the pool's Kopf daemon for as long as the pool exists. Each cycle it
+takes the pool's spec (re-read when its generation changes), its Redis URL (from the
+Secret, re-read as it rotates), polls once through :class:`PoolController`, and
+reports: the status when it changed, an Event and a log line when replicas changed or
+something went wrong or came right again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import kopf
+
+from taskiq_fleet.contract import keys
+from taskiq_fleet.control import PollOutcome, PoolController, TargetError
+from taskiq_fleet.engine.types import EngineState
+from taskiq_fleet.handlers import spec_view
+from taskiq_fleet.handlers.brokers import BrokerLease
+from taskiq_fleet.handlers.runtime import Runtime
+from taskiq_fleet.handlers.status import (
+    Problem,
+    build_status,
+    conditions_for,
+    worth_writing,
+)
+from taskiq_fleet.kube.deployments import ensure_deployment
+from taskiq_fleet.kube.errors import KubeError
+from taskiq_fleet.kube.pools import write_status
+from taskiq_fleet.kube.target import WorkloadRef, WorkloadTarget
+from taskiq_fleet.kube.workload import PoolRef
+from taskiq_fleet.probes import ProbeError
+from taskiq_fleet.spec import InvalidPoolSpecError, PoolSpec
+from taskiq_fleet.telemetry.metrics import PoolKey
+
+logger = logging.getLogger("taskiq_fleet.operator")
+
+#: Cycle length while the spec cannot be read at all (it names no interval then).
+_IDLE_INTERVAL_S: Final = 5.0
+_TRUE: Final = frozenset({"true", "yes", "1", "on"})
+
+
+def rfc3339_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class PoolRunner:
+    """The poll loop of one TaskiqWorkerPool. ``body`` is Kopf's live view of the pool."""
+
+    def __init__(self, *, runtime: Runtime, body: kopf.Body) -> None:
+        meta = body.metadata
+        self.pool = PoolRef(namespace=str(meta.namespace), name=str(meta.name), uid=str(meta.uid))
+        self.key = PoolKey(namespace=self.pool.namespace, pool=self.pool.name)
+        self._runtime = runtime
+        self._body = body
+        self._spec: PoolSpec | None = None
+        self._generation: int | None = None
+        self._spec_problem: Problem | None = None
+        self._lease: BrokerLease | None = None
+        self._controller: PoolController | None = None
+        self._target: WorkloadTarget | None = None
+        previous: Any = body.status
+        self._written: dict[str, Any] | None = dict(previous) if previous else None
+        self._written_at_s = 0.0
+        self._last_scale_time: str | None = (previous or {}).get("lastScaleTime")
+        self._shown_problem: Problem | None = None
+        self._shown_broker_error: str | None = None
+        self._shown_target_error: str | None = None
+
+    async def run(self) -> None:
+        """Poll on a fixed grid until cancelled (Kopf cancels it when the pool goes)."""
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        try:
+            while True:
+                interval_s = await self.cycle(scheduled_at=next_at)
+                next_at += interval_s
+                now = loop.time()
+                next_at = max(next_at, now)
+                await asyncio.sleep(next_at - now)
+        finally:
+            await self._close()
+
+    async def cycle(self, *, scheduled_at: float | None = None) -> float:
+        """One cycle; returns the seconds until the next one."""
+        problem = self._refresh_spec() or await self._refresh_broker()
+        problem = problem or self._runtime.workload_problems.get(self.pool.uid)
+        spec = self._spec
+        interval_s = spec.scaling.poll_interval_seconds if spec else _IDLE_INTERVAL_S
+        if problem is not None or spec is None:
+            await self._report(outcome=None, problem=problem)
+            return interval_s
+
+        controller = self._ensure_controller(spec)
+        loop = asyncio.get_running_loop()
+        late_s = 0.0 if scheduled_at is None else max(0.0, loop.time() - scheduled_at)
+        outcome = await controller.poll(
+            paused=self._paused(), scheduled_at_s=controller.clock() - late_s
+        )
+        await self._repair_if_missing(outcome)
+        await self._report(outcome=outcome, problem=None)
+        return interval_s
+
+    # --- inputs -------------------------------------------------------------------------
+
+    def _refresh_spec(self) -> Problem | None:
+        generation = self._body.metadata.get("generation")
+        if generation == self._generation and self._spec is not None:
+            return None
+        if generation == self._generation:
+            return self._spec_problem
+        self._generation = generation
+        try:
+            spec = PoolSpec.parse(
+                dict(self._body.get("spec") or {}), what=f"TaskiqWorkerPool {self.pool}"
+            )
+        except InvalidPoolSpecError as exc:
+            # Gives up until the spec changes: a person must fix it; the status says what.
+            self._spec = None
+            self._spec_problem = Problem("InvalidSpec", str(exc))
+            return self._spec_problem
+        self._spec, self._spec_problem = spec, None
+        if self._controller is not None:
+            self._controller.reconfigure(policy=spec.to_policy(), queues=spec.queue_refs())
+            self._target = self._controller.target = self._make_target(spec)
+        return None
+
+    async def _refresh_broker(self) -> Problem | None:
+        spec = self._spec
+        if spec is None:
+            return None
+        try:
+            address = await spec_view.broker_address(self._runtime.secrets, self.pool, spec)
+        except KubeError as exc:
+            # Holds: without a URL nothing is probed; the next cycle reads the Secret again.
+            return Problem(exc.reason, str(exc))
+        if self._lease is not None and self._lease.address == address:
+            return None
+        try:
+            lease = self._runtime.brokers.acquire(address)
+        except ProbeError as exc:
+            # Gives up until the Secret changes: the URL itself is malformed.
+            return Problem("InvalidRedisURL", str(exc))
+        if self._lease is not None:
+            await self._runtime.brokers.release(self._lease)
+        self._lease = lease
+        if self._controller is not None:
+            self._controller.probe = lease.probe
+        return None
+
+    def _paused(self) -> bool:
+        value = self._body.metadata.annotations.get(keys.ANNOTATION_PAUSED, "")
+        return str(value).strip().lower() in _TRUE
+
+    # --- the control loop ---------------------------------------------------------------
+
+    def _ensure_controller(self, spec: PoolSpec) -> PoolController:
+        if self._controller is not None:
+            return self._controller
+        assert self._lease is not None, "the broker is refreshed before the controller"
+        self._target = self._make_target(spec)
+        self._controller = PoolController(
+            key=self.key,
+            policy=spec.to_policy(),
+            queues=spec.queue_refs(),
+            probe=self._lease.probe,
+            target=self._target,
+            metrics=self._runtime.metrics,
+            state=self._restart_safe_state(),
+        )
+        return self._controller
+
+    def _restart_safe_state(self) -> EngineState:
+        """The engine's memory for a loop that starts on a pool already running.
+
+        The replica count the pool has now counts as just recommended: scale-down waits
+        a whole stabilization window and scale-to-zero a whole idle period, exactly as
+        if this operator had been watching all along, so a restart changes nothing.
+        """
+        replicas = (self._written or {}).get("replicas")
+        seen = self._runtime.cache.get(namespace=self.pool.namespace, name=self._workload_name())
+        if seen is not None:
+            replicas = seen.replicas
+        if replicas is None:
+            return EngineState()
+        return EngineState(recommendations=((time.monotonic(), int(replicas)),))
+
+    def _make_target(self, spec: PoolSpec) -> WorkloadTarget:
+        ref = spec.scale_target_ref
+        workload = WorkloadRef(
+            namespace=self.pool.namespace,
+            name=self.pool.name if ref is None else ref.name,
+            kind="StatefulSet" if ref is not None and ref.kind == "StatefulSet" else "Deployment",
+            owned=ref is None,
+        )
+        queues = [queue.name for queue in spec.broker.queues]
+        return WorkloadTarget(
+            api=self._runtime.api,
+            workload=workload,
+            cache=self._runtime.cache,
+            in_flight_by_pod=lambda: self._in_flight_by_pod(queues),
+        )
+
+    async def _in_flight_by_pod(self, queues: list[str]) -> dict[str, int]:
+        if self._lease is None:
+            raise TargetError("no Redis connection to read heartbeats from", temporary=True)
+        return dict(await self._lease.in_flight_by_pod(queues))
+
+    def _workload_name(self) -> str:
+        ref = self._spec.scale_target_ref if self._spec else None
+        return self.pool.name if ref is None else ref.name
+
+    async def _repair_if_missing(self, outcome: PollOutcome) -> None:
+        """Re-create an owned Deployment someone deleted, unless the pool is going too."""
+        spec, target = self._spec, self._target
+        if spec is None or target is None or not target.workload.owned:
+            return
+        if outcome.target_error_stage != "read" or self._body.metadata.get("deletionTimestamp"):
+            return
+        if self._runtime.cache.get(namespace=self.pool.namespace, name=self.pool.name):
+            return
+        try:
+            await ensure_deployment(
+                self._runtime.api,
+                pool=self.pool,
+                worker=spec_view.worker_settings(spec),
+                initial_replicas=spec.scaling.min_replicas,
+                cache=self._runtime.cache,
+            )
+        except KubeError as exc:
+            # Retries next cycle; the status already says the workload is unavailable.
+            logger.warning("re-creating workload failed pool=%s error=%s", self.pool, exc)
+
+    # --- reporting ----------------------------------------------------------------------
+
+    async def _report(self, *, outcome: PollOutcome | None, problem: Problem | None) -> None:
+        now = rfc3339_now()
+        if outcome is not None and outcome.changed:
+            self._last_scale_time = now
+        self._post_events(outcome=outcome, problem=problem)
+        target = self._target
+        status = build_status(
+            generation=self._generation,
+            workload=str(target.workload) if target else None,
+            outcome=outcome,
+            conditions=conditions_for(
+                outcome=outcome,
+                problem=problem,
+                paused=self._paused(),
+                workload=str(target.workload) if target else None,
+            ),
+            previous=self._written,
+            last_scale_time=self._last_scale_time,
+            now=now,
+        )
+        loop_s = asyncio.get_running_loop().time()
+        if not worth_writing(
+            status=status,
+            written=self._written,
+            since_write_s=loop_s - self._written_at_s,
+            figures_interval_s=self._runtime.options.figures_interval_s,
+        ):
+            return
+        try:
+            await write_status(self._runtime.api, pool=self.pool, status=status)
+        except KubeError as exc:
+            # Retries next cycle: the last written status stays the reference.
+            logger.debug("status write failed pool=%s error=%s", self.pool, exc)
+            return
+        self._written, self._written_at_s = status, loop_s
+
+    def _post_events(self, *, outcome: PollOutcome | None, problem: Problem | None) -> None:
+        body = self._body
+        if problem != self._shown_problem:
+            if problem is not None:
+                logger.warning("pool=%s problem=%s %s", self.pool, problem.reason, problem.message)
+                kopf.event(body, type="Warning", reason=problem.reason, message=problem.message)
+            elif self._shown_problem is not None:
+                logger.info("pool=%s recovered from %s", self.pool, self._shown_problem.reason)
+                kopf.event(body, type="Normal", reason="Recovered", message="scaling again")
+            self._shown_problem = problem
+        if outcome is None:
+            return
+        if outcome.changed and outcome.decision is not None:
+            up = outcome.desired > outcome.current
+            kopf.event(
+                body,
+                type="Normal",
+                reason="ScaledUp" if up else "ScaledDown",
+                message=f"{outcome.current} -> {outcome.desired} replicas: "
+                f"{outcome.decision.reason}",
+            )
+        if outcome.probe_error != self._shown_broker_error:
+            if outcome.probe_error is not None:
+                kopf.event(
+                    body, type="Warning", reason="BrokerUnreachable", message=outcome.probe_error
+                )
+            else:
+                kopf.event(body, type="Normal", reason="BrokerReachable", message="Redis answers")
+            self._shown_broker_error = outcome.probe_error
+        if outcome.target_error != self._shown_target_error:
+            if outcome.target_error is not None:
+                reason = "ScaleFailed" if outcome.target_error_stage == "scale" else "TargetError"
+                kopf.event(body, type="Warning", reason=reason, message=outcome.target_error)
+            self._shown_target_error = outcome.target_error
+
+    async def _close(self) -> None:
+        if self._lease is not None:
+            await self._runtime.brokers.release(self._lease)
+            self._lease = None
+        if self._body.metadata.get("deletionTimestamp"):
+            self._runtime.metrics.forget(self.key)
+            self._runtime.workload_problems.pop(self.pool.uid, None)
