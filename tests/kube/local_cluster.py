@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ipaddress
+import json
 import os
 import signal
 import socket
 import subprocess
-import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -233,8 +234,8 @@ CONTROLLERS = (
 )
 
 
-def start_servers(*, processes: Processes, work_dir: Path, pki: Pki) -> str:
-    """Start etcd and kube-apiserver on free loopback ports; return the API server URL."""
+def start_etcd(*, processes: Processes, work_dir: Path) -> str:
+    """Start a one-member etcd on free loopback ports; return its client URL."""
     etcd_url = f"http://127.0.0.1:{_free_port()}"
     peer_url = f"http://127.0.0.1:{_free_port()}"
     processes.start(
@@ -249,6 +250,22 @@ def start_servers(*, processes: Processes, work_dir: Path, pki: Pki) -> str:
         "--unsafe-no-fsync",
         "--log-level=warn",
     )
+    return etcd_url
+
+
+def etcd_healthy(etcd_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(  # noqa: S310 - the http URL of the local etcd
+            f"{etcd_url}/health", timeout=2
+        ) as response:
+            return bool(json.load(response).get("health") == "true")
+    except (OSError, ValueError):
+        # Retries: etcd is still starting (refused connection, or a 503 while it elects itself).
+        return False
+
+
+def start_apiserver(*, processes: Processes, work_dir: Path, pki: Pki, etcd_url: str) -> str:
+    """Start kube-apiserver on a free loopback port; return its URL."""
     api_port = _free_port()
     server = f"https://127.0.0.1:{api_port}"
     processes.start(
