@@ -68,3 +68,10 @@ ENV_REDIS_URL: Final = "REDIS_URL"
 ENV_DEFAULT_QUEUE: Final = "TASKIQ_DEFAULT_QUEUE"
 ENV_BROKER_KIND: Final = "TASKIQ_BROKER_KIND"
 ENV_CONSUMER_GROUP: Final = "TASKIQ_CONSUMER_GROUP"
+#: Environment variables of the worker runtime that the local demo sets for its workers
+#: and load generators: the broker and result URLs (else ``REDIS_URL``), the deterministic
+#: agent's work time, and the worker's metrics port (0: off, as local workers share a host).
+ENV_BROKER_URL: Final = "TASKIQ_BROKER_URL"
+ENV_RESULT_BACKEND_URL: Final = "TASKIQ_RESULT_BACKEND_URL"
+ENV_AGENT_WORK_MS: Final = "AGENT_WORK_MS"
+ENV_WORKER_METRICS_PORT: Final = "WORKER_METRICS_PORT"
