@@ -1,0 +1,58 @@
+"""``taskiq-fleet demo`` end to end: embedded Redis, real agent workers, real load."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+BIN = Path(sys.executable).parent
+
+
+def test_a_quick_demo_loses_nothing_and_scales_up_and_back_down(tmp_path: Path) -> None:
+    summary_path = tmp_path / "summary.json"
+    png_path = tmp_path / "run.png"
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+
+    done = subprocess.run(
+        [
+            str(BIN / "taskiq-fleet"),
+            "demo",
+            "--quick",
+            "--metrics-port",
+            "0",
+            "--summary-json",
+            str(summary_path),
+            "--png",
+            str(png_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = json.loads(summary_path.read_text())
+    assert summary["problems"] == []
+    assert summary["sent"] == 40
+    assert summary["completed"] == 40
+    assert (summary["lost"], summary["duplicated"], summary["still_queued"]) == (0, 0, 0)
+    assert summary["peak_workers"] > summary["min_workers"]
+    assert summary["final_workers"] == summary["min_workers"]
+    assert summary["wait_p95_s"] is not None
+    assert 0 < summary["worker_seconds"] < summary["fixed_peak_worker_seconds"]
+    assert png_path.read_bytes().startswith(b"\x89PNG")
+
+    # Not a terminal: plain progress lines, then the summary.
+    assert "phase=" in done.stdout
+    assert "workers 1 -> " in done.stdout
+    assert "every command ran exactly once" in done.stdout
