@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Builds promtool (Prometheus' rule checker and rule unit-test runner) from the Go
-# module pinned in go.mod beside this script, into a cache folder keyed by that pin.
+# module pinned in go.mod beside this script, into a cache folder keyed by that pin,
+# and beside it chartcheck (chartcheck/ here): the PromQL metric-name lister and the
+# strict ServiceMonitor/PodMonitor/PrometheusRule decoder the chart tests use.
 #
 #   build.sh          build when missing; the last line of stdout is the promtool path
 #   build.sh --check  build nothing; print the path and exit 0 when it is built,
@@ -32,12 +34,14 @@ release="$((minor / 100)).$((minor % 100)).$patch"
 
 # The key covers every input that changes the binary: the module files, this
 # script's flags and the Go toolchain doing the build.
-key="$({ cat "$here/build.sh" "$here/go.mod" "$here/go.sum"; go env GOVERSION GOOS GOARCH; } |
+key="$({ cat "$here/build.sh" "$here/go.mod" "$here/go.sum" "$here"/chartcheck/*.go
+  go env GOVERSION GOOS GOARCH; } |
   sha256sum | cut -c1-12)"
 out_dir="${TASKIQ_FLEET_CACHE:-$HOME/.cache/taskiq-fleet}/promtool/$release-$key"
 binary="$out_dir/promtool"
+stamp="$out_dir/complete"
 
-if [[ -x "$binary" ]]; then
+if [[ -f "$stamp" ]]; then
   echo "$binary"
   exit 0
 fi
@@ -50,17 +54,20 @@ mkdir -p "$out_dir"
 # Two runs at once (parallel sessions) must not build into the same folder.
 exec 9>"$out_dir/lock"
 flock 9
-if [[ -x "$binary" ]]; then
+if [[ -f "$stamp" ]]; then
   echo "$binary"
   exit 0
 fi
 
-started=$SECONDS
-echo "building promtool $release ($module $module_version)" >&2
-(cd "$here" &&
-  go build -trimpath \
-    -ldflags "-s -w -X github.com/prometheus/common/version.Version=$release" \
-    -o "$out_dir/.promtool.tmp" "$module/cmd/promtool")
-mv "$out_dir/.promtool.tmp" "$binary"
-echo "built promtool in $((SECONDS - started)) s" >&2
+build_one() {
+  local name="$1" package="$2" ldflags="$3" started=$SECONDS
+  echo "building $name ($package)" >&2
+  (cd "$here" && go build -trimpath -ldflags "-s -w $ldflags" -o "$out_dir/.$name.tmp" "$package")
+  mv "$out_dir/.$name.tmp" "$out_dir/$name"
+  echo "built $name in $((SECONDS - started)) s" >&2
+}
+echo "promtool $release from $module $module_version" >&2
+build_one promtool "$module/cmd/promtool" "-X github.com/prometheus/common/version.Version=$release"
+build_one chartcheck ./chartcheck ""
+touch "$stamp"
 echo "$binary"
