@@ -67,6 +67,7 @@ class RedisProbe:
         self._batch_window_s = batch_window_s
         self._batch: _Batch | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        self._closed = False
         self._client = redis.asyncio.Redis(
             host=self._url.host,
             port=self._url.port,
@@ -93,6 +94,8 @@ class RedisProbe:
 
     async def read(self, queues: Sequence[QueueRef]) -> PoolReading:
         """Read ``queues`` together with every other pool asking at the same moment."""
+        if self._closed:
+            raise ProbeError(f"the probe of {self._url} is closed", temporary=False)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[PoolReading] = loop.create_future()
         batch = self._batch
@@ -105,6 +108,8 @@ class RedisProbe:
         return await future
 
     async def aclose(self) -> None:
+        """Fail reads still waiting, and close the connections."""
+        self._closed = True
         for task in list(self._flushes):
             task.cancel()
         await asyncio.gather(*self._flushes, return_exceptions=True)
@@ -113,23 +118,26 @@ class RedisProbe:
     async def _flush(self, batch: _Batch) -> None:
         try:
             await asyncio.sleep(self._batch_window_s)
-        finally:
-            # Later callers start the next batch, even if this one is cancelled.
+
+            # Callers arriving from here on start the next batch.
             self._batch = None
-        try:
             replies, plan = await self._round_trip(batch)
         except BaseException as exc:
             # Gives up on this batch only: every caller gets the error, the next poll retries.
-            error = exc if isinstance(exc, ProbeError) else self._probe_error(exc)
-            for _, future in batch.callers:
-                if not future.done():
-                    future.set_exception(error)
+            if self._batch is batch:
+                self._batch = None
+            self._fail(batch, self._probe_error(exc))
             if not isinstance(exc, Exception):
                 raise
             return
         for refs, future in batch.callers:
             if not future.done():
                 _settle(future, refs=refs, plan=plan, replies=replies)
+
+    def _fail(self, batch: _Batch, error: ProbeError) -> None:
+        for _, future in batch.callers:
+            if not future.done():
+                future.set_exception(error)
 
     async def _round_trip(self, batch: _Batch) -> tuple[list[Any], reading.Plan]:
         refs = [ref for queues, _ in batch.callers for ref in queues]
@@ -146,6 +154,10 @@ class RedisProbe:
         return replies, plan
 
     def _probe_error(self, exc: BaseException) -> ProbeError:
+        if isinstance(exc, ProbeError):
+            return exc
+        if isinstance(exc, asyncio.CancelledError):
+            return ProbeError(f"read from {self._url} cancelled: the probe closed", temporary=True)
         text = self._scrub(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         where = f"Redis at {self._url}"
         if isinstance(
@@ -160,7 +172,7 @@ class RedisProbe:
                 "check the CA secret",
                 temporary=False,
             )
-        if isinstance(exc, TimeoutError | asyncio.CancelledError):
+        if isinstance(exc, TimeoutError):
             return ProbeError(f"{where} did not answer within {self._timeout_s:g}s", temporary=True)
         return ProbeError(f"{where} could not be read ({text}); retrying next poll", temporary=True)
 
