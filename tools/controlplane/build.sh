@@ -18,7 +18,9 @@ case "$mode" in
   *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
 
-export GOTOOLCHAIN=local CGO_ENABLED=0
+# The same toolchain, module graph and flags on every machine: no toolchain
+# download, no go.mod rewrite, no VCS stamp from the surrounding work tree.
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
 # shellcheck source=versions.env
 source "$here/versions.env"
 
@@ -103,6 +105,20 @@ build_one helm helm helm.sh/helm/v3/cmd/helm \
 for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl; do
   build_one "$cmd" . "k8s.io/kubernetes/cmd/$cmd" "$kube_version_flags"
 done
+
+# A wrong -X path is silently ignored by the linker: check what the binaries report.
+for cmd in kube-apiserver kube-controller-manager kube-scheduler; do
+  reported="$("$bin_dir/$cmd" --version)"
+  if [[ "$reported" != "Kubernetes $KUBERNETES_VERSION" ]]; then
+    echo "$cmd reports '$reported', expected 'Kubernetes $KUBERNETES_VERSION'" >&2
+    exit 1
+  fi
+done
+reported="$("$bin_dir/kubectl" version --client)"
+if [[ "$reported" != "Client Version: $KUBERNETES_VERSION"* ]]; then
+  echo "kubectl reports '$reported', expected 'Client Version: $KUBERNETES_VERSION'" >&2
+  exit 1
+fi
 
 cp "$here/versions.env" "$out_dir/versions.env"
 touch "$stamp"
