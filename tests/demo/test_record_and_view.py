@@ -18,6 +18,7 @@ def sample(t_s: float, workers: int) -> Sample:
         in_flight=2.0,
         oldest_age_s=1.0,
         workers=workers,
+        ready=workers,
         desired=workers,
         completed=0,
     )
@@ -31,6 +32,7 @@ def status(workers: int) -> Status:
         in_flight=8.0,
         oldest_age_s=2.5,
         workers=workers,
+        ready=workers - 1,
         desired=workers,
         min_workers=1,
         max_workers=6,
@@ -69,7 +71,9 @@ def test_the_plain_view_prints_a_line_per_period_and_every_note() -> None:
 
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
-    assert lines[0].startswith("t=12s phase=load waiting=30 in_flight=8.0 oldest=2.5s workers=3")
+    assert lines[0].startswith(
+        "t=12s phase=load waiting=30 in_flight=8.0 oldest=2.5s workers=3 ready=2 desired=3"
+    )
     assert lines[1] == "  5.0s  workers 1 -> 3: scale up"
 
 
@@ -82,6 +86,6 @@ def test_the_rich_view_draws_the_numbers_and_the_decisions() -> None:
     view.close()
 
     text = out.getvalue()
-    assert "4 running, 4 desired" in text
+    assert "4 running, 3 ready, 4 desired" in text
     assert "10 done / 40 sent / 80 planned" in text
     assert "workers 1 -> 4: scale up" in text

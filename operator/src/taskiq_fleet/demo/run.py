@@ -187,6 +187,7 @@ class DemoRun:
             in_flight=None if reading is None else reading.in_flight,
             oldest_age_s=None if reading is None else reading.oldest_age_s,
             workers=len(group.running),
+            ready=0 if reading is None else sum(q.workers for q in reading.queues),
             desired=group.desired,
             completed=self.watch.completed,
         )
@@ -199,6 +200,7 @@ class DemoRun:
                 in_flight=sample.in_flight,
                 oldest_age_s=sample.oldest_age_s,
                 workers=sample.workers,
+                ready=sample.ready,
                 desired=sample.desired,
                 min_workers=self.scenario.min_workers,
                 max_workers=self.scenario.max_workers,

@@ -19,6 +19,7 @@ class Sample:
     in_flight: float | None
     oldest_age_s: float | None
     workers: int
+    ready: int
     desired: int
     completed: int
 
@@ -68,6 +69,7 @@ class Timeline:
             work_ax.set_title(title)
             work_ax.legend(loc="upper right")
             workers_ax.step(t, [s.workers for s in self.samples], where="post", label="running")
+            workers_ax.step(t, [s.ready for s in self.samples], where="post", label="ready")
             workers_ax.step(
                 t, [s.desired for s in self.samples], where="post", linestyle="--",
                 label="desired",

@@ -12,6 +12,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,7 @@ class Status:
     in_flight: float | None
     oldest_age_s: float | None
     workers: int
+    ready: int
     desired: int
     min_workers: int
     max_workers: int
@@ -71,25 +73,29 @@ class RichView:
     def _render(self) -> Group:
         table = Table.grid(padding=(0, 3))
         table.add_column(style="bold")
-        table.add_column(justify="right")
+        table.add_column()
         s = self._status
         if s is not None:
-            bar = "#" * s.workers + "." * max(0, s.max_workers - s.workers)
+            bar = "■" * s.workers + "·" * max(0, s.max_workers - s.workers)
             rows = [
                 ("phase", f"{s.phase} ({s.elapsed_s:.0f}s)"),
                 ("queue depth", _num(s.waiting)),
                 ("in flight", _num(s.in_flight)),
                 ("oldest task", _num(s.oldest_age_s, "s")),
-                ("workers", f"{s.workers} running, {s.desired} desired  [{bar}]"),
+                (
+                    "workers",
+                    f"{s.workers} running, {s.ready} ready, {s.desired} desired  [{bar}]",
+                ),
                 ("commands", f"{s.completed} done / {s.sent} sent / {s.planned} planned"),
                 ("redis", "up" if s.broker_up else "UNREACHABLE: holding workers"),
             ]
             for name, value in rows:
-                table.add_row(name, value)
+                # Text, not markup: a value must never be read as a style tag.
+                table.add_row(name, Text(value))
         notes = "\n".join(self._notes) or "(no scaling decision yet)"
         return Group(
             Panel(table, title=self._title),
-            Panel(notes, title="decisions", title_align="left"),
+            Panel(Text(notes), title="decisions", title_align="left"),
         )
 
 
@@ -110,8 +116,8 @@ class PlainView:
         self._print(
             f"t={s.elapsed_s:.0f}s phase={s.phase} waiting={_num(s.waiting)} "
             f"in_flight={_num(s.in_flight)} oldest={_num(s.oldest_age_s, 's')} "
-            f"workers={s.workers} desired={s.desired} done={s.completed}/{s.sent}"
-            + ("" if s.broker_up else " redis=UNREACHABLE")
+            f"workers={s.workers} ready={s.ready} desired={s.desired} "
+            f"done={s.completed}/{s.sent}" + ("" if s.broker_up else " redis=UNREACHABLE")
         )
 
     def note(self, line: str) -> None:
