@@ -1,0 +1,1 @@
+"""Tests of the worker-operator contract: session events and the fleet middleware."""

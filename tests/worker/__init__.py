@@ -1,0 +1,1 @@
+"""Tests of the agent worker: its settings, runtime, brokers and real worker processes."""
