@@ -72,14 +72,20 @@ def _deployment(name: str, *, replicas: int) -> dict[str, object]:
 
 def test_the_servers_report_the_pinned_kubernetes_version(kube: KubeCluster) -> None:
     versions = json.loads(kube.kubectl("version", "-o", "json").stdout)
+    pinned = _pinned_versions()["KUBERNETES_VERSION"]
 
-    assert versions["serverVersion"]["gitVersion"] == _pinned_versions()["KUBERNETES_VERSION"]
-    assert versions["clientVersion"]["gitVersion"] == _pinned_versions()["KUBERNETES_VERSION"]
+    assert versions["clientVersion"]["gitVersion"] == pinned
+    # A cluster named by KUBECONFIG runs its own release; ours must run the pinned one.
+    expected_server = versions["serverVersion"]["gitVersion"] if kube.external else pinned
+    assert versions["serverVersion"]["gitVersion"] == expected_server
+    assert versions["serverVersion"]["gitVersion"].startswith("v1.")
 
 
-def test_helm_talks_to_the_cluster(kube: KubeCluster) -> None:
+def test_helm_reaches_the_cluster(kube: KubeCluster) -> None:
     assert kube.helm("version", "--short").stdout.startswith(_pinned_versions()["HELM_VERSION"])
-    assert json.loads(kube.helm("list", "--all-namespaces", "-o", "json").stdout) == []
+    # helm list exits non-zero with "Kubernetes cluster unreachable" when it cannot connect.
+    releases = json.loads(kube.helm("list", "--all-namespaces", "-o", "json").stdout)
+    assert isinstance(releases, list)
 
 
 def test_a_compliant_deployment_becomes_available_with_pods_running_on_kwok_nodes(
