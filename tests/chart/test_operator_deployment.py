@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import click
+import pytest
 import yaml
 
+from taskiq_fleet.handlers.command import command as operator_command
 from tests.chart.rendering import CI_VALUES_DIR, Helm, Manifest, by_kind, one
 
 ALL_OPTIONS = CI_VALUES_DIR / "all-options-values.yaml"
@@ -14,7 +18,27 @@ ALL_OPTIONS = CI_VALUES_DIR / "all-options-values.yaml"
 def operator_container(manifests: list[Manifest]) -> dict[str, Any]:
     deployment = one(manifests, "Deployment")
     [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert isinstance(container, dict)
     return container
+
+
+@pytest.mark.parametrize("values_files", [[], [ALL_OPTIONS]], ids=["defaults", "all-options"])
+def test_the_operator_command_line_accepts_the_rendered_arguments(
+    helm: Helm, values_files: list[Path]
+) -> None:
+    container = operator_container(helm.template(values_files=values_files))
+    assert container["command"] == ["taskiq-fleet"]
+    assert container["args"][0] == "operator"
+
+    # click parses (and type-checks) every option without running the operator.
+    with operator_command.make_context("operator", container["args"][1:]) as context:
+        assert context.params["standalone"] is True
+        assert context.params["metrics_port"] > 0
+
+
+def test_a_flag_the_operator_lacks_would_be_refused() -> None:
+    with pytest.raises(click.NoSuchOption):
+        operator_command.make_context("operator", ["--standalone", "--no-such-flag"])
 
 
 def test_one_operator_runs_at_a_time(helm: Helm) -> None:
@@ -97,7 +121,11 @@ def test_options_reach_the_operator_pod(helm: Helm) -> None:
         "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
     )
     assert container["imagePullPolicy"] == "Always"
-    assert container["args"][-3:] == ["--log-level=debug", "--log-format=json", "--verbose"]
+    assert container["args"][-3:] == [
+        "--log-level=debug",
+        "--log-format=json",
+        "--status-figures-interval=10",
+    ]
     assert {"name": "TZ", "value": "UTC"} in container["env"]
     assert container["resources"]["limits"] == {"cpu": "1", "memory": "384Mi"}
     assert pod["metadata"]["labels"]["tier"] == "control"

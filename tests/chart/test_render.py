@@ -13,7 +13,8 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-import jsonschema
+# Comes with kubernetes-validate, which checks with it too.
+import jsonschema  # type: ignore[import-untyped]
 import kubernetes_validate
 import pytest
 import yaml
@@ -80,8 +81,9 @@ def validate_all(manifests: Sequence[Manifest], *, chartcheck: Path) -> None:
             problems.append(result.stdout + result.stderr)
     schema = crd_schema()
     for pool in pools:
-        for error in jsonschema.Draft4Validator(schema).iter_errors(pool):
-            problems.append(f"TaskiqWorkerPool/{pool['metadata']['name']}: {error.message}")
+        # OpenAPI v3.0 schemas follow JSON Schema draft 4 (boolean exclusiveMinimum).
+        for refusal in jsonschema.Draft4Validator(schema).iter_errors(pool):
+            problems.append(f"TaskiqWorkerPool/{pool['metadata']['name']}: {refusal.message}")
     assert problems == []
 
 

@@ -73,7 +73,7 @@ def test_every_default_value_is_described_in_the_schema() -> None:
     values = yaml.safe_load((CHART_DIR / "values.yaml").read_text())
 
     def walk(node: object, properties: dict[str, object], path: str) -> list[str]:
-        missing = []
+        missing: list[str] = []
         if not isinstance(node, dict):
             return missing
         for key, value in node.items():

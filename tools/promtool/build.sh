@@ -19,7 +19,9 @@ case "$mode" in
   *) echo "usage: $0 [--check]" >&2; exit 2 ;;
 esac
 
-export GOTOOLCHAIN=local CGO_ENABLED=0
+# The same toolchain, module graph and flags on every machine: no toolchain download,
+# no go.mod rewrite, no VCS stamp from the surrounding work tree.
+export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false"
 module=github.com/prometheus/prometheus
 
 # The Prometheus release is read from go.mod (module v0.309.1 is Prometheus 3.9.1),
