@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -57,19 +57,11 @@ class WorkerProcess:
         self.process.wait(timeout=10)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            with _suppress_gone():
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-
-@contextmanager
-def _suppress_gone() -> Iterator[None]:
-    try:
-        yield
-    except ProcessLookupError:
-        # Already gone: the test's own signal or the worker's exit got there first.
-        pass
+        """End the worker and any child it left, whatever state it is in."""
+        with contextlib.suppress(ProcessLookupError):
+            # Already gone: the test's own signal or the worker's exit got there first.
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
 
 
 def worker_env(redis_url: str, *, kind: Kind, name: str, **extra: str) -> dict[str, str]:

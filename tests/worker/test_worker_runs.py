@@ -158,7 +158,7 @@ async def test_metrics_count_tasks_by_name(send: Any, shared: SharedWorker) -> N
     await (await send.kiq(run_command())).wait_result(timeout=20)
 
     url = f"http://127.0.0.1:{shared.metrics_port}/metrics"
-    with await asyncio.to_thread(urllib.request.urlopen, url, timeout=5) as response:  # noqa: S310
+    with await asyncio.to_thread(urllib.request.urlopen, url, timeout=5) as response:
         body = response.read().decode()
 
     name = 'task_name="tasks.agent.run_command"'
