@@ -78,11 +78,30 @@ def test_scale_up_may_win_back_what_a_scale_down_removed_within_the_period() -> 
 
 def test_a_pods_policy_removes_at_most_its_value_per_period() -> None:
     replay = Replay(make_policy(min_replicas=1, behavior=_down(("Pods", 1, 30))), replicas=10)
-    assert replay.poll(0, waiting=20).desired == 9
-    held = replay.poll(10, waiting=20)
-    assert held.desired == 9
-    assert held.reason.startswith("hold: limited by scale-down policy")
+    first = replay.poll(0, waiting=20)
+    assert first.desired == 9
+    assert first.reason == "scale down 10->9: work 20 / target 10; limited by scale-down policy"
+    assert replay.poll(10, waiting=20).desired == 9
     assert replay.poll(31, waiting=20).desired == 8
+
+
+def test_scale_down_steps_at_most_once_per_shortest_scale_down_period() -> None:
+    behavior = Behavior(scale_up=_NO_BRAKE, scale_down=rules(("Percent", 100, 15)))
+    replay = Replay(make_policy(min_replicas=1, behavior=behavior), replicas=10)
+    assert replay.poll(0, waiting=50).desired == 5
+    held = replay.poll(2, waiting=20)
+    assert held.desired == 5
+    assert held.limited
+    assert held.reason == "hold: next scale-down step in 13s; work 20 / target 10"
+    assert replay.poll(14, waiting=20).desired == 5
+    assert replay.poll(15, waiting=20).desired == 2
+
+
+def test_the_scale_down_step_rule_never_delays_a_scale_up() -> None:
+    behavior = Behavior(scale_up=_NO_BRAKE, scale_down=rules(("Percent", 100, 15)))
+    replay = Replay(make_policy(behavior=behavior), replicas=10)
+    assert replay.poll(0, waiting=50).desired == 5
+    assert replay.poll(2, waiting=200).desired == 20
 
 
 def test_a_percent_policy_removes_at_most_its_share_per_period() -> None:

@@ -211,6 +211,9 @@ def _apply_rates(
         rules = behavior.scale_down
         if rules.select is SelectPolicy.DISABLED:
             return current, "scale-down disabled"
+        wait_s = rates.scale_down_wait_s(at_s=obs.at_s, events=state.scale_events, rules=rules)
+        if wait_s > 0:
+            return current, f"next scale-down step in {wait_s:.0f}s"
         limit = rates.scale_down_limit(
             current=current, at_s=obs.at_s, events=state.scale_events, rules=rules
         )
