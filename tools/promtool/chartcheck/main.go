@@ -3,8 +3,9 @@
 // Operator use themselves:
 //
 //	chartcheck metrics     reads a JSON array of PromQL expressions on stdin and
-//	                       prints, for each, the metric names it selects (or the
-//	                       parse error), as a JSON array
+//	                       prints, for each, the metrics it selects with the label
+//	                       names each selector matches on, and the label names it
+//	                       groups or matches by (or the parse error), as a JSON array
 //	chartcheck monitoring  reads rendered YAML documents on stdin and decodes each
 //	                       ServiceMonitor, PodMonitor and PrometheusRule strictly
 //	                       into the operator's own types (unknown fields refused);
@@ -29,40 +30,72 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-type exprReport struct {
-	Expr    string   `json:"expr"`
-	Error   string   `json:"error,omitempty"`
-	Metrics []string `json:"metrics"`
+type selectorReport struct {
+	Metric string   `json:"metric"`
+	Labels []string `json:"labels"`
 }
 
-func metricNames(expr string) ([]string, error) {
+type exprReport struct {
+	Expr      string           `json:"expr"`
+	Error     string           `json:"error,omitempty"`
+	Selectors []selectorReport `json:"selectors"`
+	Grouping  []string         `json:"grouping"`
+}
+
+func sortedKeys(set map[string]bool) []string {
+	keys := make([]string, 0, len(set))
+	for key := range set {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// inspectExpr lists the vector selectors of expr and every label name used in
+// by/without, on/ignoring and group_left/group_right clauses.
+func inspectExpr(expr string) (exprReport, error) {
+	report := exprReport{Expr: expr, Selectors: []selectorReport{}, Grouping: []string{}}
 	parsed, err := parser.ParseExpr(expr)
 	if err != nil {
-		return nil, err
+		return report, err
 	}
-	seen := map[string]bool{}
+	grouping := map[string]bool{}
 	var unnamed error
 	parser.Inspect(parsed, func(node parser.Node, _ []parser.Node) error {
-		selector, ok := node.(*parser.VectorSelector)
-		if !ok {
-			return nil
+		switch n := node.(type) {
+		case *parser.VectorSelector:
+			if n.Name == "" {
+				unnamed = fmt.Errorf("selector %s names no metric", n.String())
+				return nil
+			}
+			labels := map[string]bool{}
+			for _, matcher := range n.LabelMatchers {
+				if matcher.Name != model.MetricNameLabel {
+					labels[matcher.Name] = true
+				}
+			}
+			report.Selectors = append(report.Selectors, selectorReport{Metric: n.Name, Labels: sortedKeys(labels)})
+		case *parser.AggregateExpr:
+			for _, label := range n.Grouping {
+				grouping[label] = true
+			}
+		case *parser.BinaryExpr:
+			if n.VectorMatching != nil {
+				for _, label := range n.VectorMatching.MatchingLabels {
+					grouping[label] = true
+				}
+				for _, label := range n.VectorMatching.Include {
+					grouping[label] = true
+				}
+			}
 		}
-		if selector.Name == "" {
-			unnamed = fmt.Errorf("selector %s names no metric", selector.String())
-			return nil
-		}
-		seen[selector.Name] = true
 		return nil
 	})
 	if unnamed != nil {
-		return nil, unnamed
+		return report, unnamed
 	}
-	names := make([]string, 0, len(seen))
-	for name := range seen {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	return names, nil
+	report.Grouping = sortedKeys(grouping)
+	return report, nil
 }
 
 func runMetrics(in io.Reader, out io.Writer) error {
@@ -72,12 +105,9 @@ func runMetrics(in io.Reader, out io.Writer) error {
 	}
 	reports := make([]exprReport, 0, len(exprs))
 	for _, expr := range exprs {
-		report := exprReport{Expr: expr, Metrics: []string{}}
-		names, err := metricNames(expr)
+		report, err := inspectExpr(expr)
 		if err != nil {
 			report.Error = err.Error()
-		} else {
-			report.Metrics = names
 		}
 		reports = append(reports, report)
 	}
