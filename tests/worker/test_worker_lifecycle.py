@@ -186,3 +186,18 @@ async def test_a_redis_restart_during_a_run_neither_kills_the_worker_nor_the_run
         worker.stop()
         await broker.shutdown()
         await client.aclose()
+
+
+async def test_a_worker_with_a_bad_setting_stops_instead_of_restarting_forever(
+    tmp_path: Path,
+) -> None:
+    worker = start_worker(
+        "http://agent:hunter2@redis:6379/0", tmp_path=tmp_path, extra_args=("--max-fails", "2")
+    )
+
+    code = wait_exit(worker, timeout_s=30)
+
+    assert code != 0
+    output = worker.log()
+    assert "REDIS_URL 'http://agent:***@redis:6379/0' must start with redis://" in output
+    assert "hunter2" not in output
