@@ -70,28 +70,30 @@ class Inspection:
     grouping: tuple[str, ...]
 
 
-def _families(metrics: object) -> Iterator[tuple[str, str, frozenset[str]]]:
-    """(name, type, label names) of every metric family held by a metrics object."""
+def _label_names(metrics: object) -> dict[str, frozenset[str]]:
+    """Family name -> label names, for every metric held by a metrics object."""
+    found: dict[str, frozenset[str]] = {}
     for wrapper in vars(metrics).values():
-        if not isinstance(wrapper, MetricWrapperBase):
-            continue
-        # Label names are only readable from the wrapper; families without a child
-        # yet expose no samples to read them from.
-        label_names = frozenset(wrapper._labelnames)
-        for family in wrapper.describe():
-            yield family.name, family.type, label_names
+        if isinstance(wrapper, MetricWrapperBase):
+            # Label names are only readable from the wrapper: a family without a
+            # child yet has no samples to read them from.
+            for family in wrapper.describe():
+                found[family.name] = frozenset(wrapper._labelnames)
+    return found
 
 
-def exported_series(metrics: object, *, target_labels: frozenset[str]) -> dict[str, frozenset[str]]:
+def exported_series(
+    metrics: object, registry: CollectorRegistry, *, target_labels: frozenset[str]
+) -> dict[str, frozenset[str]]:
     """Sample name -> the label names its series carry once scraped."""
+    label_names = _label_names(metrics)
     series: dict[str, frozenset[str]] = {}
-    for name, kind, label_names in _families(metrics):
-        for suffix in SUFFIXES[kind]:
-            extra = {"le"} if suffix == "_bucket" else set()
-            series[f"{name}{suffix}"] = label_names | extra | target_labels
-    # An Info's labels are its value: read them from the collected sample.
-    registry: CollectorRegistry = metrics.registry  # type: ignore[attr-defined]
     for family in registry.collect():
+        assert family.name in label_names, f"{family.name} is registered outside {metrics!r}"
+        for suffix in SUFFIXES[family.type]:
+            extra = {"le"} if suffix == "_bucket" else set()
+            series[f"{family.name}{suffix}"] = label_names[family.name] | extra | target_labels
+        # An Info's labels are its value: read them from its sample.
         for sample in family.samples:
             if sample.name in series:
                 series[sample.name] |= frozenset(sample.labels)
@@ -99,10 +101,12 @@ def exported_series(metrics: object, *, target_labels: frozenset[str]) -> dict[s
 
 
 def known_series() -> dict[str, frozenset[str]]:
-    operator = exported_series(
-        FleetMetrics(CollectorRegistry()), target_labels=OPERATOR_TARGET_LABELS
+    fleet = FleetMetrics(CollectorRegistry())
+    operator = exported_series(fleet, fleet.registry, target_labels=OPERATOR_TARGET_LABELS)
+    worker_metrics = WorkerMetrics(CollectorRegistry())
+    worker = exported_series(
+        worker_metrics, worker_metrics.registry, target_labels=WORKER_TARGET_LABELS
     )
-    worker = exported_series(WorkerMetrics(CollectorRegistry()), target_labels=WORKER_TARGET_LABELS)
     # Prometheus writes `up` itself for every target it scrapes.
     return {**operator, **worker, "up": OPERATOR_TARGET_LABELS}
 
