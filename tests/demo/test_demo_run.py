@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -56,3 +57,44 @@ def test_a_quick_demo_loses_nothing_and_scales_up_and_back_down(tmp_path: Path) 
     assert "phase=" in done.stdout
     assert "workers 1 -> " in done.stdout
     assert "every command ran exactly once" in done.stdout
+
+
+def test_ctrl_c_at_the_terminal_drains_counts_and_exits_zero(tmp_path: Path) -> None:
+    summary_path = tmp_path / "summary.json"
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+
+    # Its own process group plays the terminal's foreground group: Ctrl-C reaches all of it.
+    with subprocess.Popen(
+        [
+            str(BIN / "taskiq-fleet"),
+            "demo",
+            "--metrics-port",
+            "0",
+            "--summary-json",
+            str(summary_path),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    ) as demo:
+        assert demo.stdout is not None
+        try:
+            for line in demo.stdout:
+                if "workers 1 -> " in line:
+                    break
+            os.killpg(demo.pid, signal.SIGINT)
+            rest = demo.stdout.read()
+            code = demo.wait(timeout=60)
+        finally:
+            if demo.poll() is None:
+                os.killpg(demo.pid, signal.SIGKILL)
+
+    assert code == 0, rest
+    summary = json.loads(summary_path.read_text())
+    assert summary["interrupted"] is True
+    assert (summary["lost"], summary["duplicated"]) == (0, 0)
+    assert summary["completed"] + summary["still_queued"] == summary["sent"] > 0
+    assert "nothing lost or run twice" in rest

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from taskiq_fleet.contract import events
-from taskiq_fleet.demo.tally import SentCommand, percentile, read_sent, tally
+from taskiq_fleet.demo.tally import SentCommand, percentile, read_sent, session_ids_in, tally
 
 
 def sent(session: str, *, sent_ms: int = 1_000) -> SentCommand:
@@ -27,7 +27,7 @@ def test_completed_failed_and_unfinished_commands_are_told_apart() -> None:
             "a": [started(enqueued_ms=1_000, started_ms=1_500), event(events.RUN_COMPLETED)],
             "b": [started(enqueued_ms=1_000, started_ms=3_000), event(events.RUN_FAILED)],
         },
-        queued_at_end=0,
+        queued=set(),
     )
 
     assert (result.sent, result.completed, result.failed, result.unfinished) == (3, 1, 1, 1)
@@ -35,10 +35,10 @@ def test_completed_failed_and_unfinished_commands_are_told_apart() -> None:
     assert result.waits_s == (0.5, 2.0)
 
 
-def test_an_unfinished_command_still_in_the_queue_is_not_lost() -> None:
-    result = tally(sent=[sent("a"), sent("b")], sessions={}, queued_at_end=2)
+def test_an_unfinished_command_still_in_the_queue_is_not_lost_but_one_gone_is() -> None:
+    result = tally(sent=[sent("a"), sent("b")], sessions={}, queued={"b", "elsewhere"})
 
-    assert (result.unfinished, result.lost) == (2, 0)
+    assert (result.unfinished, result.queued_at_end, result.lost) == (2, 1, 1)
 
 
 def test_a_command_started_twice_is_duplicated_but_a_deduplicated_delivery_is_not() -> None:
@@ -54,7 +54,7 @@ def test_a_command_started_twice_is_duplicated_but_a_deduplicated_delivery_is_no
         event(events.RUN_COMPLETED),
     ]
 
-    result = tally(sent=[sent("a"), sent("b")], sessions={"a": twice, "b": once}, queued_at_end=0)
+    result = tally(sent=[sent("a"), sent("b")], sessions={"a": twice, "b": once}, queued=set())
 
     assert (result.duplicated, result.deduplicated, result.completed) == (1, 1, 2)
 
@@ -65,7 +65,7 @@ def test_the_wait_falls_back_to_the_load_lines_send_time_without_an_enqueue_stam
     result = tally(
         sent=[sent("a", sent_ms=1_000)],
         sessions={"a": [no_stamp, event(events.RUN_COMPLETED)]},
-        queued_at_end=0,
+        queued=set(),
     )
 
     assert result.waits_s == (3.0,)
@@ -89,3 +89,16 @@ def test_sent_files_are_read_and_a_torn_last_line_is_skipped(tmp_path: Path) -> 
     assert read_sent([path, tmp_path / "missing.jsonl"]) == [
         SentCommand(session_id="s1", dedup_key="d1", task_id="t1", sent_ms=5)
     ]
+
+
+def test_session_ids_are_found_in_queued_messages_whatever_their_shape() -> None:
+    messages = [
+        b'{"task_id":"x","args":[{"command":"run","session_id":'
+        b'"0b9c2f4e-3f7a-4c1e-9a55-2d7f0e6c1a10"}],"kwargs":{}}',
+        b"not json at all 7D1E5A2B-0000-4000-8000-00000000BEEF",
+    ]
+
+    assert session_ids_in(messages) == {
+        "0b9c2f4e-3f7a-4c1e-9a55-2d7f0e6c1a10",
+        "7d1e5a2b-0000-4000-8000-00000000beef",
+    }

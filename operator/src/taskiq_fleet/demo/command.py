@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -76,12 +77,7 @@ def command(
 
     server: LocalRedisServer | None = None
     if not redis_url:
-        try:
-            server = LocalRedisServer()
-            server.start()
-        except RedisServerUnavailableError as exc:
-            # Gives up: without a server there is no demo; the message says how to get one.
-            raise click.ClickException(str(exc)) from None
+        server = _start_server()
         redis_url = server.url
     try:
         result, shown_metrics = asyncio.run(
@@ -108,6 +104,26 @@ def command(
         write_json(summary_json, summary)
     if summary["problems"]:
         raise SystemExit(1)
+
+
+def _start_server() -> LocalRedisServer:
+    """The embedded server, deaf to the terminal's Ctrl-C.
+
+    Ctrl-C reaches every process of the terminal's foreground group. The workers and
+    the load run in sessions of their own; the server cannot, so it starts with SIGINT
+    blocked (a blocked signal stays blocked across exec). It must outlive the workers'
+    drain, and the demo stops it itself, with SIGTERM, once the count is done.
+    """
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        server = LocalRedisServer()
+        server.start()
+    except RedisServerUnavailableError as exc:
+        # Gives up: without a server there is no demo; the message says how to get one.
+        raise click.ClickException(str(exc)) from None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return server
 
 
 def _scenario(*, quick: bool, duration_s: float | None, burst: int | None) -> Scenario:

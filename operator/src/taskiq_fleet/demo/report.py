@@ -23,7 +23,7 @@ def summary_dict(
         problems.append(f"{t.lost} command(s) lost: never finished and not in the queue")
     if t.duplicated:
         problems.append(f"{t.duplicated} command(s) ran more than once")
-    if t.unfinished and not t.lost:
+    if t.unfinished and not t.lost and not result.interrupted:
         problems.append(f"{t.unfinished} command(s) still queued when the demo ended")
     if t.failed:
         problems.append(f"{t.failed} run(s) failed; see the logs")
@@ -88,7 +88,15 @@ def print_summary(s: dict[str, Any]) -> None:
         click.echo(f"  {name:<22}{value}")
     for problem in s["problems"]:
         click.secho(f"  PROBLEM: {problem}", fg="red", err=True)
-    if not s["problems"]:
+    if s["problems"]:
+        return
+    if s["interrupted"]:
+        click.secho(
+            f"  interrupted: nothing lost or run twice; {s['still_queued']} command(s) "
+            "left in the queue",
+            fg="yellow",
+        )
+    else:
         click.secho("  every command ran exactly once", fg="green")
 
 

@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis.asyncio
+import redis.exceptions
 
 from taskiq_fleet.contract import events, keys
 from taskiq_fleet.control import PollOutcome
 from taskiq_fleet.demo.scenario import Scenario, Wave
-from taskiq_fleet.demo.tally import SentCommand, Tally, read_sent, tally
+from taskiq_fleet.demo.tally import SentCommand, Tally, read_sent, session_ids_in, tally
 from taskiq_fleet.demo.timeline import Sample, Timeline
 from taskiq_fleet.demo.view import Status, View
 from taskiq_fleet.local.supervisor import LocalPool, Supervisor
@@ -141,10 +143,8 @@ class DemoRun:
             supervisor_stop.set()
             await supervisor_task
             self._sample()
-        await self.watch.refresh(everything=True)
-        queued = int(await self._client.llen(self.scenario.queue))
-        await self._client.aclose()
-        result = tally(sent=self.watch.sent, sessions=self.watch.sessions, queued_at_end=queued)
+        queued = await self._final_count()
+        result = tally(sent=self.watch.sent, sessions=self.watch.sessions, queued=queued)
         return DemoResult(
             tally=result,
             timeline=self.timeline,
@@ -153,6 +153,20 @@ class DemoRun:
             interrupted=stop.is_set(),
             problems=self.problems,
         )
+
+    async def _final_count(self) -> set[str]:
+        """Read every session once more; returns the session ids still in the queue."""
+        try:
+            await self.watch.refresh(everything=True)
+            waiting = await self._client.lrange(self.scenario.queue, 0, -1)
+        except (redis.exceptions.RedisError, OSError) as exc:
+            # Gives up on the count: say so, rather than call anything lost or safe.
+            self.problems.append(f"cannot count the runs: Redis did not answer ({exc})")
+            return set()
+        else:
+            return session_ids_in(waiting)
+        finally:
+            await self._client.aclose()
 
     async def _follow(
         self, *, stop: asyncio.Event, load_task: asyncio.Task[None], deadline_s: float
@@ -181,13 +195,15 @@ class DemoRun:
         outcome = self.supervisor.last_outcome
         reading = None if outcome is None else outcome.reading
         group = self.supervisor.group
+        workers = len(group.running)
         sample = Sample(
             t_s=self.elapsed_s(),
             waiting=None if reading is None else reading.waiting,
             in_flight=None if reading is None else reading.in_flight,
             oldest_age_s=None if reading is None else reading.oldest_age_s,
             workers=len(group.running),
-            ready=0 if reading is None else sum(q.workers for q in reading.queues),
+            # Heartbeats outlive a stopped worker by a few seconds: never more than run.
+            ready=0 if reading is None else min(workers, sum(q.workers for q in reading.queues)),
             desired=group.desired,
             completed=self.watch.completed,
         )
@@ -243,15 +259,21 @@ class DemoRun:
         )
         self.view.note(f"{self.elapsed_s():5.1f}s  load: {wave.count} commands ({wave.pattern})")
         with log_path.open("wb") as log:
+            # A session of its own: a Ctrl-C at the terminal is the demo's to handle.
             process = await asyncio.create_subprocess_exec(
-                *command, stdout=log, stderr=asyncio.subprocess.STDOUT, env=self.env
+                *command,
+                stdout=log,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self.env,
+                start_new_session=True,
             )
             try:
                 code = await process.wait()
             except asyncio.CancelledError:
                 # Gives up on this wave: the demo is ending; what was sent is counted.
+                # SIGINT, not SIGTERM: the generator unwinds and flushes its --out file.
                 with contextlib.suppress(ProcessLookupError):
-                    process.terminate()
+                    process.send_signal(signal.SIGINT)
                 await process.wait()
                 raise
         if code != 0:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,12 +40,8 @@ class Tally:
     duplicated: int
     deduplicated: int
     queued_at_end: int
+    lost: int
     waits_s: tuple[float, ...]
-
-    @property
-    def lost(self) -> int:
-        """Unfinished commands that are not waiting in the queue either."""
-        return max(0, self.unfinished - self.queued_at_end)
 
     @property
     def wait_p50_s(self) -> float | None:
@@ -86,11 +83,12 @@ def tally(
     *,
     sent: Sequence[SentCommand],
     sessions: Mapping[str, Sequence[events.SessionEvent]],
-    queued_at_end: int,
+    queued: Set[str],
 ) -> Tally:
-    """Count outcomes; ``sessions`` maps a session id to its events, oldest first."""
+    """Count outcomes; ``sessions`` maps a session id to its events, oldest first, and
+    ``queued`` holds the session ids found in messages still waiting in the queue."""
     counts = {"completed": 0, "failed": 0, "cancelled": 0, "unfinished": 0}
-    duplicated = deduplicated = 0
+    duplicated = deduplicated = queued_at_end = lost = 0
     waits: list[float] = []
     for command in sent:
         session = sessions.get(command.session_id, ())
@@ -107,6 +105,10 @@ def tally(
             counts["cancelled"] += 1
         else:
             counts["unfinished"] += 1
+            if command.session_id in queued:
+                queued_at_end += 1
+            else:
+                lost += 1
         if starts:
             waits.append(_wait_s(starts[0], sent_ms=command.sent_ms))
     return Tally(
@@ -114,6 +116,7 @@ def tally(
         duplicated=duplicated,
         deduplicated=deduplicated,
         queued_at_end=queued_at_end,
+        lost=lost,
         waits_s=tuple(waits),
         **counts,
     )
@@ -133,3 +136,19 @@ def percentile(values: Sequence[float], pct: float) -> float | None:
     ordered = sorted(values)
     rank = max(1, math.ceil(pct / 100 * len(ordered)))
     return ordered[rank - 1]
+
+
+_UUID = re.compile(rb"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def session_ids_in(messages: Iterable[bytes | str]) -> set[str]:
+    """Every session id mentioned in raw queued messages, whatever their encoding.
+
+    Read as text, not parsed: the message format is the broker's and the worker's,
+    and a session id is a UUID wherever it sits in the body.
+    """
+    found: set[str] = set()
+    for message in messages:
+        raw = message.encode() if isinstance(message, str) else message
+        found.update(match.decode() for match in _UUID.findall(raw.lower()))
+    return found
