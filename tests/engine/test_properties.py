@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 from taskiq_fleet.engine import decide
 from taskiq_fleet.engine.types import (
     Behavior,
+    Decision,
     DirectionRules,
     EngineState,
     Observation,
@@ -61,7 +63,10 @@ _poll = st.tuples(
 )
 
 
-def _run(policy: ScalingPolicy, polls: list[tuple[float, float | None, float | None, int]]):  # type: ignore[no-untyped-def]
+Poll = tuple[float, float | None, float | None, int]
+
+
+def _run(policy: ScalingPolicy, polls: list[Poll]) -> Iterator[tuple[Observation, Decision]]:
     state = EngineState()
     at_s = 0.0
     for gap_s, waiting, in_flight, current in polls:
@@ -80,7 +85,7 @@ def _run(policy: ScalingPolicy, polls: list[tuple[float, float | None, float | N
 
 @settings(max_examples=200, deadline=None)
 @given(policy=_policies(), polls=st.lists(_poll, min_size=1, max_size=60))
-def test_every_decision_stays_within_the_bounds(policy: ScalingPolicy, polls: list) -> None:  # type: ignore[type-arg]
+def test_every_decision_stays_within_the_bounds(policy: ScalingPolicy, polls: list[Poll]) -> None:
     for _, decision in _run(policy, polls):
         assert policy.min_replicas <= decision.desired <= policy.max_replicas
         assert decision.reason
@@ -90,7 +95,7 @@ def test_every_decision_stays_within_the_bounds(policy: ScalingPolicy, polls: li
 @given(policy=_policies(), polls=st.lists(_poll, min_size=1, max_size=60))
 def test_scale_in_never_goes_below_what_in_flight_work_needs(
     policy: ScalingPolicy,
-    polls: list,  # type: ignore[type-arg]
+    polls: list[Poll],
 ) -> None:
     for observation, decision in _run(policy, polls):
         if observation.in_flight is None or observation.waiting is None:
@@ -102,7 +107,7 @@ def test_scale_in_never_goes_below_what_in_flight_work_needs(
 
 @settings(max_examples=200, deadline=None)
 @given(policy=_policies(fallback=False), polls=st.lists(_poll, min_size=1, max_size=60))
-def test_missing_data_never_scales_in(policy: ScalingPolicy, polls: list) -> None:  # type: ignore[type-arg]
+def test_missing_data_never_scales_in(policy: ScalingPolicy, polls: list[Poll]) -> None:
     for observation, decision in _run(policy, polls):
         if observation.in_flight is None or observation.waiting is None:
             kept = min(observation.current_replicas, policy.max_replicas)

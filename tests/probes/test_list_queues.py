@@ -35,7 +35,9 @@ async def broker(redis_url: str) -> AsyncIterator[ListQueueBroker]:
         await broker.shutdown()
 
 
-async def _send(broker: ListQueueBroker, *, count: int, queue: str = "orders", **labels: object):  # type: ignore[no-untyped-def]
+async def _send(
+    broker: ListQueueBroker, *, count: int, queue: str = "orders", **labels: object
+) -> None:
     task = broker.find_task("tests.noop")
     assert task is not None
     for _ in range(count):
