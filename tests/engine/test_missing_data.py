@@ -31,7 +31,9 @@ def test_failures_in_a_row_lead_to_the_fallback_replicas() -> None:
     third = replay.poll(4, waiting=None, in_flight=None)
     assert third.desired == 2
     assert third.reason == "fallback: 3 probe failures, 5->2"
-    assert replay.poll(6, waiting=None, in_flight=None).desired == 2
+    fourth = replay.poll(6, waiting=None, in_flight=None)
+    assert fourth.desired == 2
+    assert fourth.reason == "fallback: 4 probe failures, keeping 2"
 
 
 def test_a_fallback_is_kept_within_bounds() -> None:

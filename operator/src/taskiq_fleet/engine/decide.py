@@ -62,9 +62,10 @@ def _without_data(*, policy: ScalingPolicy, obs: Observation, state: EngineState
         desired = _clamp(fallback, policy=policy)
         change = desired - current
         new_state = _record_change(new_state, policy=policy, at_s=obs.at_s, change=change)
+        move = f"{current}->{desired}" if change else f"keeping {desired}"
         return Decision(
             desired=desired,
-            reason=f"fallback: {failures} probe failures, {current}->{desired}",
+            reason=f"fallback: {failures} probe failures, {move}",
             state=new_state,
             limited=desired != fallback,
             held=False,
