@@ -35,8 +35,6 @@ async def run_polls(
         scheduled = controller.clock() - max(0.0, loop.time() - next_at)
         try:
             outcome = await controller.poll(paused=paused(), scheduled_at_s=scheduled)
-        except asyncio.CancelledError:
-            raise
         except Exception:
             # Retries on the next poll: one bad poll (a bug, an unexpected reply) must not
             # end the loop and leave the pool unmanaged.

@@ -25,7 +25,7 @@ from taskiq_fleet.demo.scenario import Scenario, Wave
 from taskiq_fleet.demo.tally import SentCommand, Tally, read_sent, session_ids_in, tally
 from taskiq_fleet.demo.timeline import Sample, Timeline
 from taskiq_fleet.demo.view import Status, View
-from taskiq_fleet.local.supervisor import LocalPool, Supervisor
+from taskiq_fleet.local.supervisor import LocalPool, Supervisor, SupervisorError
 from taskiq_fleet.telemetry.metrics import FleetMetrics
 
 logger = logging.getLogger("taskiq_fleet.demo")
@@ -141,7 +141,11 @@ class DemoRun:
                 # Cancelled on purpose: the load generators are told to stop.
                 await load_task
             supervisor_stop.set()
-            await supervisor_task
+            try:
+                await supervisor_task
+            except SupervisorError as exc:
+                # Goes on to the count: the workers were drained before this was raised.
+                self.problems.append(str(exc))
             self._sample()
         queued = await self._final_count()
         result = tally(sent=self.watch.sent, sessions=self.watch.sessions, queued=queued)

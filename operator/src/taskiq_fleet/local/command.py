@@ -14,7 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from taskiq_fleet.local.config import LocalConfigError, load_pool
 from taskiq_fleet.local.runtime import MetricsServer, configure_logging, stop_on_signals
-from taskiq_fleet.local.supervisor import LocalPool, Supervisor
+from taskiq_fleet.local.supervisor import LocalPool, Supervisor, SupervisorError
 from taskiq_fleet.telemetry.metrics import FleetMetrics
 
 DEFAULT_METRICS_PORT = 9464
@@ -137,6 +137,9 @@ async def supervise(pool: LocalPool, *, metrics_port: int | None) -> None:
     stop_on_signals(stop, on_second=supervisor.force_stop)
     try:
         await supervisor.run(stop)
+    except SupervisorError as exc:
+        # Gives up: the workers are drained; the message says what broke.
+        raise click.ClickException(str(exc)) from None
     finally:
         if server is not None:
             server.close()

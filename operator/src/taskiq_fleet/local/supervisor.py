@@ -64,6 +64,10 @@ class LocalPool:
 OutcomeHook = Callable[[PollOutcome], Awaitable[None]]
 
 
+class SupervisorError(RuntimeError):
+    """The supervisor's own loop failed; the workers were drained before this is raised."""
+
+
 class Supervisor:
     """Runs one pool's workers and its control loop until told to stop.
 
@@ -137,15 +141,27 @@ class Supervisor:
                 name="control-loop",
             ),
         ]
+        stopped = asyncio.create_task(stop.wait(), name="stop")
         try:
-            await stop.wait()
+            # Either a stop request, or a loop that ended on its own (a bug): both drain.
+            await asyncio.wait([stopped, *tasks], return_when=asyncio.FIRST_COMPLETED)
         finally:
             # Stop deciding first, so nothing scales while the workers drain.
             inner.set()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            stopped.cancel()
+            failures = [
+                f"{task.get_name()}: {result!r}"
+                for task, result in zip(
+                    tasks, await asyncio.gather(*tasks, return_exceptions=True), strict=True
+                )
+                if isinstance(result, Exception)
+            ]
             logger.info("draining %d worker(s) of pool=%s", len(self.group.workers), self.pool.name)
             await self.group.shutdown()
             await self._close()
+        if failures:
+            # Gives up after the drain: a broken loop must not pretend to supervise.
+            raise SupervisorError("the supervisor stopped on an error: " + "; ".join(failures))
 
     def force_stop(self) -> None:
         """Kill every worker now instead of waiting for drains (a second Ctrl-C)."""
