@@ -154,3 +154,22 @@ async def test_a_closed_probe_refuses_to_read(redis_url: str) -> None:
     await probe.aclose()
     with pytest.raises(ProbeError, match="is closed"):
         await probe.read([QUEUE])
+
+
+async def test_a_user_not_allowed_to_read_a_queue_gets_a_permanent_error(
+    acl_server: RedisHandle,
+) -> None:
+    admin = redis.asyncio.Redis.from_url(acl_server.url)
+    await admin.acl_setuser(
+        "narrow",
+        enabled=True,
+        passwords=[f"+{SECRET}"],
+        keys=["other:*"],
+        commands=["+@all"],
+    )
+    await admin.aclose()
+    probe = RedisProbe(_url(acl_server, user="narrow"))
+    error = await _failure(probe)
+    assert not error.temporary
+    assert "orders" in str(error)
+    _assert_no_secret(error)

@@ -18,6 +18,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from redis.exceptions import NoPermissionError
+
 from taskiq_fleet.contract import heartbeat, keys
 from taskiq_fleet.probes.scripts import STREAM_GROUP_LUA
 from taskiq_fleet.probes.types import BrokerKind, ProbeError, QueueReading, QueueRef
@@ -200,8 +202,13 @@ def _read_stream(
 
 def _ok(reply: Any, *, what: str) -> Any:
     if isinstance(reply, Exception):
-        raise ProbeError(f"{what} failed: {reply}", temporary=True)
+        raise ProbeError(f"{what} failed: {reply}", temporary=not _refused(reply))
     return reply
+
+
+def _refused(exc: Exception) -> bool:
+    """An ACL refusal: it will not pass by itself, a person must grant the access."""
+    return isinstance(exc, NoPermissionError) or str(exc).startswith("NOPERM")
 
 
 def _text(value: object) -> str:
@@ -220,4 +227,4 @@ def _key_error(key: str, exc: Exception, *, expected: str) -> ProbeError:
         return ProbeError(
             _wrong_type(key, found="value of another type", expected=expected), temporary=False
         )
-    return ProbeError(f"reading {key!r} failed: {exc}", temporary=True)
+    return ProbeError(f"reading {key!r} failed: {exc}", temporary=not _refused(exc))

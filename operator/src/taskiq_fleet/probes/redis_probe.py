@@ -198,6 +198,16 @@ def _settle(
         # Gives up for this pool only: other pools in the batch keep their readings.
         future.set_exception(exc)
         return
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError) as exc:
+        # Gives up for this pool only, as above: a reply of a shape no Redis we know sends.
+        names = ", ".join(repr(ref.name) for ref in refs)
+        future.set_exception(
+            ProbeError(
+                f"unexpected reply reading {names} ({type(exc).__name__}); retrying next poll",
+                temporary=True,
+            )
+        )
+        return
     future.set_result(PoolReading(queues=queues))
 
 
