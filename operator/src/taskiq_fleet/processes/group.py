@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from taskiq_fleet.contract import keys
-from taskiq_fleet.processes.idle import HeartbeatReader, drain_order, loads_by_worker
+from taskiq_fleet.processes.idle import HeartbeatSource, drain_order, loads_by_worker
 from taskiq_fleet.processes.worker import WorkerProcess, WorkerState
 
 logger = logging.getLogger("taskiq_fleet.processes")
@@ -49,7 +49,7 @@ class ProcessGroup:
         self,
         settings: GroupSettings,
         *,
-        heartbeats: HeartbeatReader | None = None,
+        heartbeats: HeartbeatSource | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings

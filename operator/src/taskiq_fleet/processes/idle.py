@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import redis.asyncio
 import redis.exceptions
@@ -27,6 +28,12 @@ class WorkerLoad:
 
     name: str
     in_flight: int | None
+
+
+class HeartbeatSource(Protocol):
+    async def read(self) -> list[heartbeat.Heartbeat]:
+        """Live heartbeats of the pool's queues; raises a temporary ``TargetError``."""
+        ...
 
 
 class HeartbeatReader:
