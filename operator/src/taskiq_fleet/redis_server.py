@@ -70,20 +70,21 @@ class LocalRedisServer:
 
     def start(self, *, timeout_s: float = 10.0) -> None:
         """Start the server and return once it answers PING."""
-        log = (self._dir / "server.log").open("ab")
-        self._process = subprocess.Popen(
-            [
-                str(self.binary),
-                "--bind", "127.0.0.1",
-                "--port", str(self.port),
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self._dir),
-                "--protected-mode", "yes",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        # The child keeps its own copy of the file descriptor; ours is closed at once.
+        with (self._dir / "server.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    str(self.binary),
+                    "--bind", "127.0.0.1",
+                    "--port", str(self.port),
+                    "--save", "",
+                    "--appendonly", "no",
+                    "--dir", str(self._dir),
+                    "--protected-mode", "yes",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
