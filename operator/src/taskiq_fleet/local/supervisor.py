@@ -175,9 +175,8 @@ class Supervisor:
         # Say once, clearly, that Redis is away and what the supervisor does meanwhile.
         if not outcome.broker_reachable and not self._broker_down:
             logger.error(
-                "cannot read the queue from Redis at %s: %s. Holding %d worker(s) as they "
-                "are and retrying every %gs",
-                self.pool.shown_url,
+                "cannot read the queue: %s. Holding %d worker(s) as they are and retrying "
+                "every %gs",
                 outcome.probe_error,
                 outcome.current,
                 self.pool.poll_interval_s,
