@@ -30,7 +30,7 @@ from taskiq_fleet.telemetry.metrics import FleetMetrics
 @click.option(
     "--duration",
     type=click.FloatRange(min=4),
-    help="Seconds of load (two bursts, half of it apart) [default: 50, quick: 12].",
+    help="Seconds of load: two bursts, half of it apart [default: 50; not with --quick].",
 )
 @click.option("--burst", type=click.IntRange(min=1), help="Commands per burst [default: 140/40].")
 @click.option(
@@ -128,7 +128,9 @@ def _start_server() -> LocalRedisServer:
 
 def _scenario(*, quick: bool, duration_s: float | None, burst: int | None) -> Scenario:
     if quick:
-        return Scenario.quick(duration_s=duration_s or 12.0, burst=burst or 40)
+        if duration_s is not None:
+            raise click.UsageError("--duration sets the standard run's two bursts; --quick has one")
+        return Scenario.quick(burst=burst or 40)
     return Scenario.standard(duration_s=duration_s or 50.0, burst=burst or 140)
 
 

@@ -56,7 +56,7 @@ class Scenario:
         )
 
     @classmethod
-    def quick(cls, *, duration_s: float = 12.0, burst: int = 40) -> Scenario:
+    def quick(cls, *, burst: int = 40) -> Scenario:
         """For tests: one burst, short tasks, fast scale-down; about 20 seconds."""
         return cls(
             waves=(Wave(at_s=1.0, count=burst),),
@@ -68,7 +68,7 @@ class Scenario:
             scale_down_window_s=2,
             scale_down_period_s=1,
             drain_timeout_s=10,
-            settle_timeout_s=max(30.0, duration_s * 2),
+            settle_timeout_s=30.0,
         )
 
     @property

@@ -83,6 +83,7 @@ def command(
     The same engine as the Kubernetes operator decides N from waiting plus in-flight
     tasks. Scale-in drains (SIGTERM, then SIGKILL after the drain timeout) and picks
     idle workers first; a crashed worker is replaced; Ctrl-C drains all and exits.
+    A flag left out takes the pool file's value, else the pool spec's default.
     """
     configure_logging(log_level)
     overrides = {
