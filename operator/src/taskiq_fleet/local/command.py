@@ -34,6 +34,11 @@ DEFAULT_METRICS_PORT = 9464
 )
 @click.option("--name", help="Pool name in logs and metrics [default: metadata.name, or local].")
 @click.option("--redis-url", envvar="REDIS_URL", help="The Redis of the queues [env REDIS_URL].")
+@click.option(
+    "--redis-ca-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="PEM CA bundle that signed a rediss:// server's certificate [default: system's].",
+)
 @click.option("--queue", "queues", multiple=True, help="A queue to read; repeat for several.")
 @click.option("--broker", type=click.Choice(["list", "stream"]), help="taskiq-redis broker kind.")
 @click.option("--consumer-group", help="Consumer group of the stream broker.")
@@ -63,6 +68,7 @@ def command(
     file: Path | None,
     name: str | None,
     redis_url: str | None,
+    redis_ca_file: str | None,
     queues: tuple[str, ...],
     broker: str | None,
     consumer_group: str | None,
@@ -105,7 +111,11 @@ def command(
     except LocalConfigError as exc:
         # Gives up before starting anything: the message names the field to fix.
         raise click.UsageError(str(exc)) from None
-    pool = dataclasses.replace(pool, command=(resolve_program(pool.command[0]), *pool.command[1:]))
+    pool = dataclasses.replace(
+        pool,
+        command=(resolve_program(pool.command[0]), *pool.command[1:]),
+        ca_file=redis_ca_file,
+    )
     asyncio.run(supervise(pool, metrics_port=None if no_metrics else metrics_port))
 
 

@@ -90,7 +90,7 @@ class Supervisor:
         self.metrics = metrics
         self._on_outcome = on_outcome
         self.heartbeats = HeartbeatReader(
-            redis_url=pool.redis_url, queues=[q.name for q in pool.queues]
+            redis_url=pool.redis_url, queues=[q.name for q in pool.queues], ca_file=pool.ca_file
         )
         self.group = ProcessGroup(
             GroupSettings(

@@ -39,12 +39,28 @@ class HeartbeatSource(Protocol):
 class HeartbeatReader:
     """Reads the heartbeat hashes of a pool's queues with one pipelined round trip."""
 
-    def __init__(self, *, redis_url: str, queues: Sequence[str], timeout_s: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        redis_url: str,
+        queues: Sequence[str],
+        ca_file: str | None = None,
+        timeout_s: float = 2.0,
+    ) -> None:
         self._shown_url = redact(redis_url)
         self._queues = tuple(queues)
-        self._client = redis.asyncio.Redis.from_url(
-            redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
-        )
+        # A CA bundle only means something for rediss://; plain redis:// takes no TLS options.
+        if ca_file and redis_url.startswith("rediss:"):
+            self._client = redis.asyncio.Redis.from_url(
+                redis_url,
+                socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s,
+                ssl_ca_certs=ca_file,
+            )
+        else:
+            self._client = redis.asyncio.Redis.from_url(
+                redis_url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+            )
 
     async def read(self) -> list[heartbeat.Heartbeat]:
         """Live heartbeats of every queue; raises a temporary ``TargetError`` on failure."""
