@@ -96,13 +96,8 @@ class BrokerRegistry:
         if shared is None:
             ca_file = self._ca_file(address.ca_pem)
             probe = RedisProbe(address.url, ca_file=ca_file)
-            client = redis.asyncio.Redis.from_url(
-                address.url,
-                ssl_ca_certs=ca_file,
-                socket_timeout=HEARTBEAT_TIMEOUT_S,
-                socket_connect_timeout=HEARTBEAT_TIMEOUT_S,
-                max_connections=2,
-            )
+            tls = address.url.startswith("rediss://")
+            client = _heartbeat_client(address.url, ca_file=ca_file if tls else None)
             shared = self._shared[address] = _Shared(probe=probe, client=client)
             logger.debug("probe opened for %s", address)
         shared.users += 1
@@ -133,6 +128,24 @@ class BrokerRegistry:
         if not path.exists():
             path.write_text(pem)
         return str(path)
+
+
+def _heartbeat_client(url: str, *, ca_file: str | None) -> redis.asyncio.Redis:
+    if ca_file is None:
+        return redis.asyncio.Redis.from_url(
+            url,
+            socket_timeout=HEARTBEAT_TIMEOUT_S,
+            socket_connect_timeout=HEARTBEAT_TIMEOUT_S,
+            max_connections=2,
+        )
+    # Only a rediss:// connection takes a CA; a plain one refuses the argument.
+    return redis.asyncio.Redis.from_url(
+        url,
+        ssl_ca_certs=ca_file,
+        socket_timeout=HEARTBEAT_TIMEOUT_S,
+        socket_connect_timeout=HEARTBEAT_TIMEOUT_S,
+        max_connections=2,
+    )
 
 
 async def _close(shared: _Shared) -> None:

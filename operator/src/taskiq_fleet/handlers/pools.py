@@ -43,6 +43,12 @@ def _runtime(memo: kopf.Memo) -> Runtime:
     return runtime
 
 
+@kopf.on.login(registry=registry)
+async def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Kopf's own requests go out as ours do: in-cluster, else from the kubeconfig."""
+    return await kopf.login_via_async_client(**kwargs)
+
+
 @kopf.on.resume(*POOLS, registry=registry)
 @kopf.on.create(*POOLS, registry=registry)
 @kopf.on.update(*POOLS, registry=registry)

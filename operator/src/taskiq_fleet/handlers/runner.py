@@ -78,7 +78,7 @@ class PoolRunner:
         next_at = loop.time()
         try:
             while True:
-                interval_s = await self.cycle(scheduled_at=next_at)
+                interval_s = await self._guarded_cycle(scheduled_at=next_at)
                 next_at += interval_s
                 now = loop.time()
                 next_at = max(next_at, now)
@@ -86,11 +86,26 @@ class PoolRunner:
         finally:
             await self._close()
 
+    async def _guarded_cycle(self, *, scheduled_at: float) -> float:
+        try:
+            return await self.cycle(scheduled_at=scheduled_at)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # Retries next cycle: one bad cycle (a bug, an unexpected reply) must not leave
+            # the pool unmanaged; replicas stay as they are meanwhile.
+            logger.exception("poll cycle failed pool=%s", self.pool)
+            self._runtime.metrics.errors.labels(self.key.namespace, self.key.pool, "poll").inc()
+            spec = self._spec
+            return spec.scaling.poll_interval_seconds if spec else _IDLE_INTERVAL_S
+
     async def cycle(self, *, scheduled_at: float | None = None) -> float:
         """One cycle; returns the seconds until the next one."""
         problem = self._refresh_spec() or await self._refresh_broker()
         problem = problem or self._runtime.workload_problems.get(self.pool.uid)
         spec = self._spec
+        if problem is None and spec is not None:
+            problem = await self._ensure_present(spec)
         interval_s = spec.scaling.poll_interval_seconds if spec else _IDLE_INTERVAL_S
         if problem is not None or spec is None:
             await self._report(outcome=None, problem=problem)
@@ -102,7 +117,6 @@ class PoolRunner:
         outcome = await controller.poll(
             paused=self._paused(), scheduled_at_s=controller.clock() - late_s
         )
-        await self._repair_if_missing(outcome)
         await self._report(outcome=outcome, problem=None)
         return interval_s
 
@@ -215,15 +229,16 @@ class PoolRunner:
         ref = self._spec.scale_target_ref if self._spec else None
         return self.pool.name if ref is None else ref.name
 
-    async def _repair_if_missing(self, outcome: PollOutcome) -> None:
-        """Re-create an owned Deployment someone deleted, unless the pool is going too."""
-        spec, target = self._spec, self._target
-        if spec is None or target is None or not target.workload.owned:
-            return
-        if outcome.target_error_stage != "read" or self._body.metadata.get("deletionTimestamp"):
-            return
+    async def _ensure_present(self, spec: PoolSpec) -> Problem | None:
+        """Create the owned Deployment if the cache has not seen it (a new pool whose
+        create handler runs alongside, or a Deployment someone deleted).
+
+        Skipped while the pool is being deleted: its Deployment goes with it.
+        """
+        if spec.scale_target_ref is not None or self._body.metadata.get("deletionTimestamp"):
+            return None
         if self._runtime.cache.get(namespace=self.pool.namespace, name=self.pool.name):
-            return
+            return None
         try:
             await ensure_deployment(
                 self._runtime.api,
@@ -233,8 +248,9 @@ class PoolRunner:
                 cache=self._runtime.cache,
             )
         except KubeError as exc:
-            # Retries next cycle; the status already says the workload is unavailable.
-            logger.warning("re-creating workload failed pool=%s error=%s", self.pool, exc)
+            # Holds: nothing to scale yet; the next cycle tries again.
+            return Problem(exc.reason, str(exc))
+        return None
 
     # --- reporting ----------------------------------------------------------------------
 

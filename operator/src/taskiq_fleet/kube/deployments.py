@@ -63,13 +63,24 @@ async def ensure_deployment(
 
     if live is None:
         body = render_deployment(pool=pool, worker=worker, replicas=initial_replicas)
-        created = await call_api(
-            # The client sends a plain dict as it is; the stub only knows the model class.
-            apps.create_namespaced_deployment(pool.namespace, cast(client.V1Deployment, body)),
-            action=f"creating Deployment {pool}",
-        )
-        cache.observe(api.sanitize_for_serialization(created))
-        return Change.CREATED
+        try:
+            created = await call_api(
+                # The client sends a plain dict as it is; the stub only knows the model class.
+                apps.create_namespaced_deployment(pool.namespace, cast(client.V1Deployment, body)),
+                action=f"creating Deployment {pool}",
+            )
+        except KubeError as exc:
+            if exc.status != 409:
+                raise
+            # Created meanwhile (the pool's poll loop and its create handler both make
+            # sure it exists): read it and carry on as with any existing Deployment.
+            live = await call_api(
+                apps.read_namespaced_deployment(pool.name, pool.namespace),
+                action=f"reading Deployment {pool}",
+            )
+        else:
+            cache.observe(api.sanitize_for_serialization(created))
+            return Change.CREATED
 
     live_body: dict[str, Any] = api.sanitize_for_serialization(live)
     seen = cache.observe(live_body)
