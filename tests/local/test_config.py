@@ -137,3 +137,23 @@ def test_a_file_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:
             command=("w",),
             overrides={},
         )
+
+
+def test_a_nested_flag_merges_into_the_files_behavior(tmp_path: Path) -> None:
+    text = RESOURCE.replace(
+        "scaling: {minReplicas: 1, maxReplicas: 6, pollIntervalSeconds: 1}",
+        "scaling:\n    minReplicas: 1\n    behavior:\n      scaleDown:\n"
+        "        policies: [{type: Pods, value: 1, periodSeconds: 10}]",
+    )
+
+    pool = load_pool(
+        file=write(tmp_path, text),
+        name=None,
+        redis_url=URL,
+        command=(),
+        overrides={"scaling.behavior.scaleDown.stabilizationWindowSeconds": 20},
+    )
+
+    down = pool.policy.behavior.scale_down
+    assert down.stabilization_window_s == 20
+    assert [(p.kind.value, p.value, p.period_s) for p in down.policies] == [("Pods", 1, 10)]

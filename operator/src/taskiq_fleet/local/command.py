@@ -50,6 +50,11 @@ DEFAULT_METRICS_PORT = 9464
 @click.option("--drain-timeout", type=click.IntRange(min=0), help="Seconds a worker may drain.")
 @click.option("--scale-to-zero-after", type=float, help="Idle seconds before going to zero.")
 @click.option(
+    "--scale-down-window",
+    type=click.IntRange(min=0, max=3600),
+    help="Seconds of past recommendations a scale-in waits out [default: HPA's 300].",
+)
+@click.option(
     "--metrics-port",
     type=click.IntRange(min=0, max=65535),
     default=DEFAULT_METRICS_PORT,
@@ -79,6 +84,7 @@ def command(
     poll_interval: float | None,
     drain_timeout: int | None,
     scale_to_zero_after: float | None,
+    scale_down_window: int | None,
     metrics_port: int,
     no_metrics: bool,
     log_level: str,
@@ -101,6 +107,7 @@ def command(
         "scaling.targetPerReplica": target_per_replica,
         "scaling.pollIntervalSeconds": poll_interval,
         "scaling.scaleToZeroAfterSeconds": scale_to_zero_after,
+        "scaling.behavior.scaleDown.stabilizationWindowSeconds": scale_down_window,
         "worker.concurrency": concurrency,
         "worker.drainTimeoutSeconds": drain_timeout,
     }
