@@ -21,8 +21,35 @@ import math
 import random
 from dataclasses import dataclass, field
 
-from taskiq_fleet.engine import decide, default_behavior, rates
-from taskiq_fleet.engine.types import EngineState, Observation, ScalingPolicy
+from taskiq_fleet.engine import decide, rates
+from taskiq_fleet.engine.types import (
+    Behavior,
+    DirectionRules,
+    EngineState,
+    Observation,
+    PolicyKind,
+    RatePolicy,
+    ScalingPolicy,
+    SelectPolicy,
+)
+
+#: The HPA's own defaults (autoscaling/v2), written out here so that a change of
+#: taskiq-fleet's defaults can never change the baseline it is compared with.
+HPA_DEFAULT_BEHAVIOR = Behavior(
+    scale_up=DirectionRules(
+        stabilization_window_s=0.0,
+        policies=(
+            RatePolicy(kind=PolicyKind.PODS, value=4, period_s=15.0),
+            RatePolicy(kind=PolicyKind.PERCENT, value=100, period_s=15.0),
+        ),
+        select=SelectPolicy.MAX,
+    ),
+    scale_down=DirectionRules(
+        stabilization_window_s=300.0,
+        policies=(RatePolicy(kind=PolicyKind.PERCENT, value=100, period_s=15.0),),
+        select=SelectPolicy.MAX,
+    ),
+)
 
 
 @dataclass
@@ -139,7 +166,7 @@ class KedaHpaScaler:
     ):
         self.target = target
         self.max_replicas = max_replicas
-        self.behavior = default_behavior()
+        self.behavior = HPA_DEFAULT_BEHAVIOR
         self.next_keda_s = keda_phase_s
         self.next_hpa_s = hpa_phase_s
         self.last_active_s: float | None = None

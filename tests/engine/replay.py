@@ -20,11 +20,19 @@ from taskiq_fleet.engine.types import (
 
 
 def make_policy(**overrides: Any) -> ScalingPolicy:
-    """A pool of up to 20 replicas carrying 10 tasks each, with HPA's default behavior."""
+    """A pool of up to 20 replicas carrying 10 tasks each, with the default behavior."""
     base = ScalingPolicy(
         min_replicas=0, max_replicas=20, target_per_replica=10.0, behavior=default_behavior()
     )
     return replace(base, **overrides)
+
+
+def hpa_behavior() -> Behavior:
+    """The HPA's own defaults, as a user who copies an HPA's behavior would set them."""
+    return Behavior(
+        scale_up=rules(("Pods", 4, 15.0), ("Percent", 100, 15.0)),
+        scale_down=rules(("Percent", 100, 15.0), window_s=300.0),
+    )
 
 
 def fast_behavior(*, down_window_s: float = 0.0, up_window_s: float = 0.0) -> Behavior:

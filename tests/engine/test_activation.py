@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from taskiq_fleet.engine.types import Behavior
-from tests.engine.replay import Replay, make_policy, rules
+from tests.engine.replay import Replay, hpa_behavior, make_policy, rules
 
 
 def test_one_waiting_task_wakes_a_pool_at_zero() -> None:
@@ -32,8 +32,17 @@ def test_activation_applies_only_at_zero() -> None:
     assert replay.poll(0, waiting=40).desired == 4
 
 
-def test_a_burst_wakes_the_pool_with_as_many_replicas_as_the_scale_up_policy_allows() -> None:
+def test_by_default_a_burst_wakes_the_pool_with_all_it_needs_up_to_max_replicas() -> None:
     replay = Replay(make_policy(), replicas=0)
+    decision = replay.poll(0, waiting=1000)
+    assert decision.desired == 20
+    assert decision.reason == (
+        "scale up 0->20: activated, work 1000 / target 10; capped at maxReplicas 20"
+    )
+
+
+def test_a_burst_wakes_the_pool_with_as_many_replicas_as_the_scale_up_policy_allows() -> None:
+    replay = Replay(make_policy(behavior=hpa_behavior()), replicas=0)
     decision = replay.poll(0, waiting=1000)
     assert decision.desired == 4
     assert decision.limited

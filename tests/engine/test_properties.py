@@ -147,3 +147,19 @@ def test_under_constant_load_replicas_settle_and_then_never_change(
     quiet_s = max(brakes_s) + every_s
     for before, after in zip([0, *changes], changes, strict=False):
         assert (after - before) * every_s <= quiet_s, f"moved again after settling: {seen}"
+
+
+@settings(max_examples=200, deadline=None)
+@given(policy=_policies(fallback=False), polls=st.lists(_poll, min_size=1, max_size=60))
+def test_scale_in_never_goes_below_the_highest_recommendation_of_the_window(
+    policy: ScalingPolicy, polls: list[Poll]
+) -> None:
+    window_s = policy.behavior.scale_down.stabilization_window_s
+    seen: list[tuple[float, float]] = []
+    for observation, decision in _run(policy, polls):
+        if "recommended" not in decision.details:
+            continue
+        seen.append((observation.at_s, decision.details["recommended"]))
+        if decision.desired < observation.current_replicas:
+            highest = max(r for t, r in seen if t > observation.at_s - window_s or t == seen[-1][0])
+            assert decision.desired >= min(highest, policy.max_replicas)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from taskiq_fleet.engine import default_behavior
 from taskiq_fleet.engine.types import Behavior, PolicyKind, RatePolicy, SelectPolicy
-from tests.engine.replay import Replay, make_policy, rules
+from tests.engine.replay import Replay, hpa_behavior, make_policy, rules
 
 _NO_BRAKE = rules(("Percent", 10_000, 1.0))
 
@@ -17,23 +17,29 @@ def _down(*policies: tuple[str, int, float], select: SelectPolicy = SelectPolicy
     return Behavior(scale_up=_NO_BRAKE, scale_down=rules(*policies, select=select))
 
 
-def test_default_behavior_is_hpas() -> None:
+def test_default_behavior_has_hpas_shape_with_no_scale_up_limit_and_a_30s_down_window() -> None:
     behavior = default_behavior()
     assert behavior.scale_up.stabilization_window_s == 0
-    assert set(behavior.scale_up.policies) == {
-        RatePolicy(kind=PolicyKind.PODS, value=4, period_s=15),
-        RatePolicy(kind=PolicyKind.PERCENT, value=100, period_s=15),
-    }
+    assert behavior.scale_up.policies == (
+        RatePolicy(kind=PolicyKind.PODS, value=1000, period_s=15),
+    )
     assert behavior.scale_up.select is SelectPolicy.MAX
-    assert behavior.scale_down.stabilization_window_s == 300
+    assert behavior.scale_down.stabilization_window_s == 30
     assert behavior.scale_down.policies == (
         RatePolicy(kind=PolicyKind.PERCENT, value=100, period_s=15),
     )
     assert behavior.scale_down.select is SelectPolicy.MAX
 
 
-def test_default_scale_up_takes_four_pods_or_doubles_whichever_is_more() -> None:
+def test_default_scale_up_reaches_the_need_in_one_step() -> None:
     replay = Replay(make_policy(max_replicas=100), replicas=1)
+    decision = replay.poll(0, waiting=1000)
+    assert decision.desired == 100
+    assert not decision.limited
+
+
+def test_hpas_scale_up_takes_four_pods_or_doubles_whichever_is_more() -> None:
+    replay = Replay(make_policy(max_replicas=100, behavior=hpa_behavior()), replicas=1)
     steps = [replay.poll(at_s, waiting=1000).desired for at_s in (0, 15, 30, 45, 60)]
     assert steps == [5, 10, 20, 40, 80]
     assert all(d.limited for d in replay.decisions)
@@ -73,7 +79,8 @@ def test_scale_up_may_win_back_what_a_scale_down_removed_within_the_period() -> 
     behavior = Behavior(scale_up=rules(("Pods", 4, 60)), scale_down=rules(("Pods", 4, 60)))
     replay = Replay(make_policy(behavior=behavior), replicas=10)
     assert replay.poll(0, waiting=10).desired == 6
-    assert replay.poll(10, waiting=1000).desired == 14
+    assert replay.poll(10, waiting=1000).reason.startswith("hold: work still rising")
+    assert replay.poll(12, waiting=1000).desired == 14
 
 
 def test_a_pods_policy_removes_at_most_its_value_per_period() -> None:

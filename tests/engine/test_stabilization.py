@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from taskiq_fleet.engine import default_behavior
-from tests.engine.replay import Replay, fast_behavior, make_policy
+from tests.engine.replay import Replay, fast_behavior, hpa_behavior, make_policy
 
 
 def test_scale_down_waits_for_the_highest_recommendation_to_leave_the_window() -> None:
@@ -46,7 +46,14 @@ def test_a_short_spike_within_the_scale_up_window_moves_nothing() -> None:
 
 
 def test_hpa_defaults_scale_up_at_once_and_scale_down_after_five_minutes() -> None:
-    replay = Replay(make_policy(min_replicas=1, behavior=default_behavior()), replicas=4)
+    replay = Replay(make_policy(min_replicas=1, behavior=hpa_behavior()), replicas=4)
     assert replay.poll(0, waiting=80).desired == 8
     assert replay.hold_load(start_s=15, end_s=299, every_s=15, waiting=10) == [8] * 19
     assert replay.poll(301, waiting=10).desired == 1
+
+
+def test_default_behavior_scales_down_half_a_minute_after_the_work_fell() -> None:
+    replay = Replay(make_policy(min_replicas=1, behavior=default_behavior()), replicas=4)
+    assert replay.poll(0, waiting=80).desired == 8
+    assert replay.hold_load(start_s=2, end_s=28, every_s=2, waiting=10) == [8] * 14
+    assert replay.poll(30, waiting=10).desired == 1

@@ -148,7 +148,9 @@ def _with_data(
         behavior=policy.behavior,
     )
     details["stabilized"] = stabilized
-    limited_to, brake = _apply_rates(policy=policy, obs=obs, state=state, stabilized=stabilized)
+    limited_to, brake = _apply_rates(
+        policy=policy, obs=obs, state=state, raw=raw, stabilized=stabilized
+    )
     desired = _clamp(limited_to, policy=policy)
     if desired != limited_to:
         brake = "maxReplicas" if desired < limited_to else "minReplicas"
@@ -191,35 +193,69 @@ def _recommend(
 
 
 def _apply_rates(
-    *, policy: ScalingPolicy, obs: Observation, state: EngineState, stabilized: int
+    *, policy: ScalingPolicy, obs: Observation, state: EngineState, raw: int, stabilized: int
 ) -> tuple[int, str]:
-    """``stabilized`` after the rate policies of its direction, and the brake that held it."""
+    """``stabilized`` after the brakes of its direction, and the brake that held it."""
+    if stabilized > obs.current_replicas:
+        return _brake_up(policy=policy, obs=obs, state=state, raw=raw, stabilized=stabilized)
+    if stabilized < obs.current_replicas:
+        return _brake_down(policy=policy, obs=obs, state=state, raw=raw, stabilized=stabilized)
+    return stabilized, ""
+
+
+def _brake_up(
+    *, policy: ScalingPolicy, obs: Observation, state: EngineState, raw: int, stabilized: int
+) -> tuple[int, str]:
     current = obs.current_replicas
-    behavior = policy.behavior
-    if stabilized > current:
-        rules = behavior.scale_up
-        if rules.select is SelectPolicy.DISABLED:
-            return current, "scale-up disabled"
-        limit = rates.scale_up_limit(
-            current=current, at_s=obs.at_s, events=state.scale_events, rules=rules
-        )
-        if current == 0:
-            # Activation always gets its first replica, even with percent-only policies.
-            limit = max(limit, 1)
-        if stabilized > limit:
-            return limit, "limited by scale-up policy"
-    elif stabilized < current:
-        rules = behavior.scale_down
-        if rules.select is SelectPolicy.DISABLED:
-            return current, "scale-down disabled"
-        wait_s = rates.scale_down_wait_s(at_s=obs.at_s, events=state.scale_events, rules=rules)
-        if wait_s > 0:
-            return current, f"next scale-down step in {wait_s:.0f}s"
-        limit = rates.scale_down_limit(
-            current=current, at_s=obs.at_s, events=state.scale_events, rules=rules
-        )
-        if stabilized < limit:
-            return limit, "limited by scale-down policy"
+    rules = policy.behavior.scale_up
+    if rules.select is SelectPolicy.DISABLED:
+        return current, "scale-up disabled"
+    rising_s = rates.rising_wait_s(
+        current=current,
+        raw=raw,
+        at_s=obs.at_s,
+        history=state.recommendations,
+        rules=rules,
+        tolerance=policy.tolerance,
+    )
+    if rising_s > 0:
+        return current, f"work still rising, scale up within {rising_s:.0f}s"
+    limit = rates.scale_up_limit(
+        current=current, at_s=obs.at_s, events=state.scale_events, rules=rules
+    )
+    if current == 0:
+        # Activation always gets its first replica, even with percent-only policies.
+        limit = max(limit, 1)
+    if stabilized > limit:
+        return limit, "limited by scale-up policy"
+    return stabilized, ""
+
+
+def _brake_down(
+    *, policy: ScalingPolicy, obs: Observation, state: EngineState, raw: int, stabilized: int
+) -> tuple[int, str]:
+    current = obs.current_replicas
+    rules = policy.behavior.scale_down
+    if rules.select is SelectPolicy.DISABLED:
+        return current, "scale-down disabled"
+    wait_s = rates.scale_down_wait_s(at_s=obs.at_s, events=state.scale_events, rules=rules)
+    if wait_s > 0:
+        return current, f"next scale-down step in {wait_s:.0f}s"
+    draining_s = rates.draining_wait_s(
+        current=current,
+        stabilized=stabilized,
+        raw=raw,
+        at_s=obs.at_s,
+        history=state.recommendations,
+        rules=rules,
+    )
+    if draining_s > 0:
+        return current, f"work still draining, scale down within {draining_s:.0f}s"
+    limit = rates.scale_down_limit(
+        current=current, at_s=obs.at_s, events=state.scale_events, rules=rules
+    )
+    if stabilized < limit:
+        return limit, "limited by scale-down policy"
     return stabilized, ""
 
 
@@ -247,7 +283,7 @@ def _clamp(replicas: int, *, policy: ScalingPolicy) -> int:
 def _remember(
     state: EngineState, *, policy: ScalingPolicy, at_s: float, raw: int, change: int
 ) -> EngineState:
-    keep_s = rates.longest_window_s(policy.behavior)
+    keep_s = rates.remembered_s(policy.behavior)
     history = rates.prune(state.recommendations, at_s=at_s, keep_s=keep_s)
     state = replace(state, recommendations=(*history, (at_s, raw)))
     return _record_change(state, policy=policy, at_s=at_s, change=change)

@@ -22,23 +22,29 @@ from taskiq_fleet.engine.types import (
 Stamped = tuple[float, int]
 
 
-def default_behavior() -> Behavior:
-    """HPA's behavior when none is given.
+#: A Pods policy this large never binds: maxReplicas is the only bound on a step up.
+ANY_STEP_PODS = 1000
 
-    Up: no stabilization, at most the larger of +4 pods and +100% every 15 s.
-    Down: keep the highest recommendation of the last 300 s, then up to -100% every 15 s.
+
+def default_behavior() -> Behavior:
+    """The behavior of a pool whose spec sets none: HPA's shape, tuned for an exact count.
+
+    Up: no stabilization, and no rate limit short of maxReplicas (1000 pods per 15 s): the
+    HPA's max(+4 pods, +100%) per 15 s guards a noisy per-pod metric against overshoot,
+    but waiting plus in-flight tasks is a count, and the count says how many pods it needs.
+    Down: keep the highest recommendation of the last 30 s, then up to -100% every 15 s.
+    The HPA keeps 300 s to ride out a metric averaged over a minute; an exact count only
+    needs to bridge the gaps between arrivals, and an idle pod kept longer than a new one
+    takes to start costs more than it saves.
     """
     return Behavior(
         scale_up=DirectionRules(
             stabilization_window_s=0.0,
-            policies=(
-                RatePolicy(kind=PolicyKind.PODS, value=4, period_s=15.0),
-                RatePolicy(kind=PolicyKind.PERCENT, value=100, period_s=15.0),
-            ),
+            policies=(RatePolicy(kind=PolicyKind.PODS, value=ANY_STEP_PODS, period_s=15.0),),
             select=SelectPolicy.MAX,
         ),
         scale_down=DirectionRules(
-            stabilization_window_s=300.0,
+            stabilization_window_s=30.0,
             policies=(RatePolicy(kind=PolicyKind.PERCENT, value=100, period_s=15.0),),
             select=SelectPolicy.MAX,
         ),
@@ -135,8 +141,73 @@ def scale_down_wait_s(*, at_s: float, events: Sequence[Stamped], rules: Directio
     return max(0.0, last_down_s + step_s - at_s)
 
 
+def rising_wait_s(
+    *,
+    current: int,
+    raw: int,
+    at_s: float,
+    history: Sequence[Stamped],
+    rules: DirectionRules,
+    tolerance: float,
+) -> float:
+    """Seconds a scale-up still waits for a rising count to settle; 0 when it may go now.
+
+    A burst that arrives across several polls would otherwise be chased in as many steps.
+    While the recommendation still grows by more than the tolerance from one poll to the
+    next, the step waits, but never longer than the shortest scale-up period after the
+    last poll at which the pool was big enough: the HPA, syncing at that pace, could not
+    have acted sooner. A pool at zero is never kept waiting.
+    """
+    if current == 0 or not history:
+        return 0.0
+    previous = history[-1][1]
+    if raw <= previous * (1 + tolerance):
+        return 0.0
+    last_sufficed_s = max((t for t, r in history if r <= current), default=None)
+    if last_sufficed_s is None:
+        return 0.0
+    settle_s = min((p.period_s for p in rules.policies), default=0.0)
+    return max(0.0, last_sufficed_s + settle_s - at_s)
+
+
+def draining_wait_s(
+    *,
+    current: int,
+    stabilized: int,
+    raw: int,
+    at_s: float,
+    history: Sequence[Stamped],
+    rules: DirectionRules,
+) -> float:
+    """Seconds a scale-down still waits for a draining burst to leave the window.
+
+    While a burst drains, its recommendations fall poll by poll; as they leave the
+    scale-down window one by one, the window's highest falls in a staircase, one step
+    per period. When a still higher recommendation is due to leave within the next
+    period, the step waits for it (at most one period after the window first allowed a
+    scale-down), and then takes the whole way down at once. It never goes lower than the
+    window allows.
+    """
+    window_s = rules.stabilization_window_s
+    step_s = min((p.period_s for p in rules.policies), default=0.0)
+    if window_s <= 0 or step_s <= 0:
+        return 0.0
+    ahead = max([raw, *(r for t, r in history if t > at_s - window_s + step_s)])
+    if ahead >= stabilized:
+        return 0.0
+    last_high_s = max((t for t, r in history if r >= current), default=None)
+    if last_high_s is None:
+        return 0.0
+    return max(0.0, last_high_s + window_s + step_s - at_s)
+
+
+def remembered_s(behavior: Behavior) -> float:
+    """How long recommendations must be remembered: a window, and a period past it."""
+    return longest_window_s(behavior) + longest_period_s(behavior)
+
+
 def longest_window_s(behavior: Behavior) -> float:
-    """How long recommendations must be remembered."""
+    """The longer of the two stabilization windows."""
     return max(behavior.scale_up.stabilization_window_s, behavior.scale_down.stabilization_window_s)
 
 

@@ -1,4 +1,4 @@
-"""HPA's ``behavior`` block, in Kubernetes' own shape, and its defaults."""
+"""HPA's ``behavior`` block, in Kubernetes' own shape, with defaults tuned for a queue."""
 
 from __future__ import annotations
 
@@ -38,13 +38,13 @@ class ScalingPolicySpec(SpecModel):
 
 
 class ScalingRulesSpec(SpecModel):
-    """How fast one direction may move. Fields left out take HPA's default for it."""
+    """How fast one direction may move. Fields left out take the pool's default for it."""
 
     stabilization_window_seconds: Annotated[int, Field(ge=0, le=3600)] | None = Field(
         default=None,
         description="Seconds of past recommendations to consider: scaling up uses the lowest "
         "of them, scaling down the highest, so short spikes and dips are ignored. Default: "
-        "0 for scaleUp, 300 for scaleDown.",
+        "0 for scaleUp, 30 for scaleDown (the HPA's is 300).",
     )
     select_policy: Literal["Max", "Min", "Disabled"] | None = Field(
         default=None,
@@ -54,8 +54,9 @@ class ScalingRulesSpec(SpecModel):
     policies: list[ScalingPolicySpec] | None = Field(
         default=None,
         min_length=1,
-        description="Rate limits for this direction. Default for scaleUp: 4 pods or 100% per "
-        "15 s, whichever is more; for scaleDown: 100% per 15 s.",
+        description="Rate limits for this direction. Default for scaleUp: 1000 pods per 15 s, "
+        "so only maxReplicas bounds a step (the HPA's is 4 pods or 100%, whichever is more); "
+        "for scaleDown: 100% per 15 s.",
     )
 
     def to_rules(self, defaults: DirectionRules) -> DirectionRules:
@@ -78,15 +79,16 @@ class BehaviorSpec(SpecModel):
     """Scale-up and scale-down rules, exactly as in a HorizontalPodAutoscaler."""
 
     scale_up: ScalingRulesSpec | None = Field(
-        default=None, description="Rules for adding replicas. Default: HPA's scale-up rules."
+        default=None, description="Rules for adding replicas. Default: at once, to the need."
     )
     scale_down: ScalingRulesSpec | None = Field(
-        default=None, description="Rules for removing replicas. Default: HPA's scale-down rules."
+        default=None,
+        description="Rules for removing replicas. Default: after 30 s, all the way down.",
     )
 
 
 def to_behavior(spec: BehaviorSpec | None) -> Behavior:
-    """The engine's behavior: the spec's fields over HPA's defaults, field by field."""
+    """The engine's behavior: the spec's fields over the pool's defaults, field by field."""
     defaults = default_behavior()
     if spec is None:
         return defaults
