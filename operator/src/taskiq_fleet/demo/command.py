@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import os
 import signal
@@ -69,6 +70,7 @@ def command(
     the queue and the workers as they move, serves /metrics, and ends with a summary.
     Exits non-zero if a command was lost, ran twice or never finished.
     """
+    _require_extras(live=not (plain or not sys.stdout.isatty()), png=png is not None)
     scenario = _scenario(quick=quick, duration_s=duration, burst=burst)
     taskiq = resolve_program("taskiq")
     agent = _agent_program()
@@ -104,6 +106,17 @@ def command(
         write_json(summary_json, summary)
     if summary["problems"]:
         raise SystemExit(1)
+
+
+def _require_extras(*, live: bool, png: bool) -> None:
+    """Fail before starting anything when a part of taskiq-fleet[demo] is missing."""
+    needed = [("rich", live), ("matplotlib", png)]
+    missing = [name for name, wanted in needed if wanted and importlib.util.find_spec(name) is None]
+    if missing:
+        raise click.ClickException(
+            f"the demo needs {', '.join(missing)}: install taskiq-fleet[demo] "
+            "(or pass --plain and leave out --png)"
+        )
 
 
 def _start_server() -> LocalRedisServer:

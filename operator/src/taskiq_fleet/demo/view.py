@@ -6,13 +6,10 @@ import collections
 import sys
 import time
 from dataclasses import dataclass
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-from rich.console import Console, Group
-from rich.live import Live
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+if TYPE_CHECKING:
+    from rich.console import Console, Group
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +51,10 @@ class RichView:
         self._title = title
         self._notes: collections.deque[str] = collections.deque(maxlen=8)
         self._status: Status | None = None
+        # rich comes with taskiq-fleet[demo]; imported here so plain output needs none of it.
+        from rich.console import Console  # noqa: PLC0415
+        from rich.live import Live  # noqa: PLC0415
+
         self._live = Live(
             self._render(), console=console or Console(), refresh_per_second=4, transient=False
         )
@@ -71,6 +72,11 @@ class RichView:
         self._live.stop()
 
     def _render(self) -> Group:
+        from rich.console import Group  # noqa: PLC0415 - see __init__
+        from rich.panel import Panel  # noqa: PLC0415
+        from rich.table import Table  # noqa: PLC0415
+        from rich.text import Text  # noqa: PLC0415
+
         table = Table.grid(padding=(0, 3))
         table.add_column(style="bold")
         table.add_column()
