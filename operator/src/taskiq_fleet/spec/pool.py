@@ -164,8 +164,8 @@ class ScalingSpec(SpecModel):
     )
     behavior: BehaviorSpec | None = Field(
         default=None,
-        description="Rate limits and stabilization windows, in the HPA's shape and with its "
-        "defaults.",
+        description="Rate limits and stabilization windows, in the HPA's shape. Defaults suit a "
+        "queue: scale up to the need at once, scale down 30 s after the work fell.",
     )
     fallback_replicas: int | None = Field(
         default=None,
