@@ -84,6 +84,9 @@ class LocalRedisServer:
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                # Its own session: a Ctrl-C meant for us must not stop Redis before the
+                # workers that still need it have drained.
+                start_new_session=True,
             )  # fmt: skip
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
