@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
 from taskiq_fleet.contract import keys
+from taskiq_fleet.engine import default_behavior
 from taskiq_fleet.spec import PoolSpec
 
 CRD_PATH = Path(__file__).resolve().parents[2] / "charts/taskiq-fleet/crds/taskiqworkerpools.yaml"
@@ -159,3 +160,19 @@ def test_the_required_fields_agree_with_poolspec() -> None:
         parent, _, name = path.rpartition(".")
         required = name in (schemas[parent].get("required") or [])
         assert required == info.is_required(), path
+
+
+def test_the_behavior_descriptions_state_the_engines_defaults() -> None:
+    schemas = dict(walk(spec_schema(), ""))
+    defaults = default_behavior()
+    up = " ".join(schemas["scaling.behavior.scaleUp"]["description"].split())
+    down = " ".join(schemas["scaling.behavior.scaleDown"]["description"].split())
+
+    (up_policy,) = defaults.scale_up.policies
+    assert defaults.scale_up.stabilization_window_s == 0
+    assert "no stabilization window" in up
+    assert f"{up_policy.value} {up_policy.kind.value} per {up_policy.period_s:.0f} seconds" in up
+    (down_policy,) = defaults.scale_down.policies
+    window_s = defaults.scale_down.stabilization_window_s
+    assert f"a {window_s:.0f}-second stabilization window" in down
+    assert f"{down_policy.value}% per {down_policy.period_s:.0f} seconds" in down
