@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from importlib.util import find_spec
 import json
 import os
 import platform
 import random
 import statistics
 import time
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
