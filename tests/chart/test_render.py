@@ -32,7 +32,7 @@ from tests.chart.rendering import (
 )
 
 #: The oldest Kubernetes the chart declares (Chart.yaml kubeVersion) and a current one.
-KUBE_SCHEMA_VERSIONS = ("1.27.0", "1.35.0")
+KUBE_SCHEMA_VERSIONS = ("1.28.0", "1.35.0")
 ALL_OPTIONS = CI_VALUES_DIR / "all-options-values.yaml"
 EXAMPLE_POOL = CI_VALUES_DIR / "example-pool-values.yaml"
 MONITORING_KINDS = {"ServiceMonitor", "PodMonitor", "PrometheusRule"}
