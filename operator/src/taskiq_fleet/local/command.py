@@ -52,7 +52,7 @@ DEFAULT_METRICS_PORT = 9464
 @click.option(
     "--scale-down-window",
     type=click.IntRange(min=0, max=3600),
-    help="Seconds of past recommendations a scale-in waits out [default: HPA's 300].",
+    help="Seconds of past recommendations a scale-in waits out [default: 30].",
 )
 @click.option(
     "--metrics-port",
