@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import kopf
@@ -22,16 +21,11 @@ from taskiq_fleet.control import PollOutcome, PoolController, TargetError
 from taskiq_fleet.engine.types import EngineState
 from taskiq_fleet.handlers import spec_view
 from taskiq_fleet.handlers.brokers import BrokerLease
+from taskiq_fleet.handlers.reporting import Reporter
 from taskiq_fleet.handlers.runtime import Runtime
-from taskiq_fleet.handlers.status import (
-    Problem,
-    build_status,
-    conditions_for,
-    worth_writing,
-)
+from taskiq_fleet.handlers.status import Problem
 from taskiq_fleet.kube.deployments import ensure_deployment
 from taskiq_fleet.kube.errors import KubeError
-from taskiq_fleet.kube.pools import write_status
 from taskiq_fleet.kube.target import WorkloadRef, WorkloadTarget
 from taskiq_fleet.kube.workload import PoolRef
 from taskiq_fleet.probes import ProbeError
@@ -43,10 +37,6 @@ logger = logging.getLogger("taskiq_fleet.operator")
 #: Cycle length while the spec cannot be read at all (it names no interval then).
 _IDLE_INTERVAL_S: Final = 5.0
 _TRUE: Final = frozenset({"true", "yes", "1", "on"})
-
-
-def rfc3339_now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class PoolRunner:
@@ -65,12 +55,13 @@ class PoolRunner:
         self._controller: PoolController | None = None
         self._target: WorkloadTarget | None = None
         previous: Any = body.status
-        self._written: dict[str, Any] | None = dict(previous) if previous else None
-        self._written_at_s = 0.0
-        self._last_scale_time: str | None = (previous or {}).get("lastScaleTime")
-        self._shown_problem: Problem | None = None
-        self._shown_broker_error: str | None = None
-        self._shown_target_error: str | None = None
+        self._reporter = Reporter(
+            api=runtime.api,
+            pool=self.pool,
+            body=body,
+            previous=dict(previous) if previous else None,
+            figures_interval_s=runtime.options.figures_interval_s,
+        )
 
     async def run(self) -> None:
         """Poll on a fixed grid until cancelled (Kopf cancels it when the pool goes)."""
@@ -108,7 +99,7 @@ class PoolRunner:
             problem = await self._ensure_present(spec)
         interval_s = spec.scaling.poll_interval_seconds if spec else _IDLE_INTERVAL_S
         if problem is not None or spec is None:
-            await self._report(outcome=None, problem=problem)
+            self._report(outcome=None, problem=problem)
             return interval_s
 
         controller = self._ensure_controller(spec)
@@ -117,7 +108,11 @@ class PoolRunner:
         outcome = await controller.poll(
             paused=self._paused(), scheduled_at_s=controller.clock() - late_s
         )
-        await self._report(outcome=outcome, problem=None)
+        if outcome.probe_error_kind == "permanent":
+            # Redis refused what the Secrets hold (say, a password rotated on both sides):
+            # read them again now, not only when their refresh period ends.
+            spec_view.expire_broker_secrets(self._runtime.secrets, self.pool, spec)
+        self._report(outcome=outcome, problem=None)
         return interval_s
 
     # --- inputs -------------------------------------------------------------------------
@@ -196,7 +191,7 @@ class PoolRunner:
         a whole stabilization window and scale-to-zero a whole idle period, exactly as
         if this operator had been watching all along, so a restart changes nothing.
         """
-        replicas = (self._written or {}).get("replicas")
+        replicas = (self._reporter.last_status or {}).get("replicas")
         seen = self._runtime.cache.get(namespace=self.pool.namespace, name=self._workload_name())
         if seen is not None:
             replicas = seen.replicas
@@ -254,78 +249,18 @@ class PoolRunner:
 
     # --- reporting ----------------------------------------------------------------------
 
-    async def _report(self, *, outcome: PollOutcome | None, problem: Problem | None) -> None:
-        now = rfc3339_now()
-        if outcome is not None and outcome.changed:
-            self._last_scale_time = now
-        self._post_events(outcome=outcome, problem=problem)
+    def _report(self, *, outcome: PollOutcome | None, problem: Problem | None) -> None:
         target = self._target
-        status = build_status(
+        self._reporter.report(
+            outcome=outcome,
+            problem=problem,
             generation=self._generation,
             workload=str(target.workload) if target else None,
-            outcome=outcome,
-            conditions=conditions_for(
-                outcome=outcome,
-                problem=problem,
-                paused=self._paused(),
-                workload=str(target.workload) if target else None,
-            ),
-            previous=self._written,
-            last_scale_time=self._last_scale_time,
-            now=now,
+            paused=self._paused(),
         )
-        loop_s = asyncio.get_running_loop().time()
-        if not worth_writing(
-            status=status,
-            written=self._written,
-            since_write_s=loop_s - self._written_at_s,
-            figures_interval_s=self._runtime.options.figures_interval_s,
-        ):
-            return
-        try:
-            await write_status(self._runtime.api, pool=self.pool, status=status)
-        except KubeError as exc:
-            # Retries next cycle: the last written status stays the reference.
-            logger.debug("status write failed pool=%s error=%s", self.pool, exc)
-            return
-        self._written, self._written_at_s = status, loop_s
-
-    def _post_events(self, *, outcome: PollOutcome | None, problem: Problem | None) -> None:
-        body = self._body
-        if problem != self._shown_problem:
-            if problem is not None:
-                logger.warning("pool=%s problem=%s %s", self.pool, problem.reason, problem.message)
-                kopf.event(body, type="Warning", reason=problem.reason, message=problem.message)
-            elif self._shown_problem is not None:
-                logger.info("pool=%s recovered from %s", self.pool, self._shown_problem.reason)
-                kopf.event(body, type="Normal", reason="Recovered", message="scaling again")
-            self._shown_problem = problem
-        if outcome is None:
-            return
-        if outcome.changed and outcome.decision is not None:
-            up = outcome.desired > outcome.current
-            kopf.event(
-                body,
-                type="Normal",
-                reason="ScaledUp" if up else "ScaledDown",
-                message=f"{outcome.current} -> {outcome.desired} replicas: "
-                f"{outcome.decision.reason}",
-            )
-        if outcome.probe_error != self._shown_broker_error:
-            if outcome.probe_error is not None:
-                kopf.event(
-                    body, type="Warning", reason="BrokerUnreachable", message=outcome.probe_error
-                )
-            else:
-                kopf.event(body, type="Normal", reason="BrokerReachable", message="Redis answers")
-            self._shown_broker_error = outcome.probe_error
-        if outcome.target_error != self._shown_target_error:
-            if outcome.target_error is not None:
-                reason = "ScaleFailed" if outcome.target_error_stage == "scale" else "TargetError"
-                kopf.event(body, type="Warning", reason=reason, message=outcome.target_error)
-            self._shown_target_error = outcome.target_error
 
     async def _close(self) -> None:
+        await self._reporter.aclose()
         if self._lease is not None:
             await self._runtime.brokers.release(self._lease)
             self._lease = None

@@ -10,7 +10,7 @@ from kubernetes_asyncio import client
 from taskiq_fleet.handlers.brokers import BrokerRegistry
 from taskiq_fleet.handlers.status import Problem
 from taskiq_fleet.kube.cache import WorkloadCache
-from taskiq_fleet.kube.secrets import DEFAULT_REFRESH_S, SecretReader
+from taskiq_fleet.kube.secrets import DEFAULT_REFRESH_S, SecretReader, api_fetch
 from taskiq_fleet.telemetry.metrics import FleetMetrics
 
 #: Seconds between status writes when only the queue's figures changed.
@@ -48,10 +48,11 @@ class Runtime:
             metrics=metrics,
             options=options,
             cache=WorkloadCache(),
-            secrets=SecretReader(api, refresh_s=options.secret_refresh_s),
+            secrets=SecretReader(api_fetch(api), refresh_s=options.secret_refresh_s),
             brokers=BrokerRegistry(),
         )
 
     async def aclose(self) -> None:
+        await self.secrets.aclose()
         await self.brokers.aclose()
         await self.api.close()

@@ -42,3 +42,11 @@ async def broker_address(secrets: SecretReader, pool: PoolRef, spec: PoolSpec) -
             field="spec.broker.redis.caSecretRef",
         )
     return BrokerAddress(url=url.strip(), ca_pem=ca_pem)
+
+
+def expire_broker_secrets(secrets: SecretReader, pool: PoolRef, spec: PoolSpec) -> None:
+    """Have the Secrets of the pool's Redis read again at the next poll."""
+    redis = spec.broker.redis
+    for ref in (redis.url_secret_ref, redis.ca_secret_ref):
+        if ref is not None:
+            secrets.expire(namespace=pool.namespace, name=ref.name)
