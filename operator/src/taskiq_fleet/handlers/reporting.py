@@ -3,23 +3,22 @@
 Status writes go out from a task of their own, so an API server that stalls delays
 the status, never the pool's next poll. At most one write per pool is in flight; a
 newer status replaces one still waiting to go.
+
+The reporter is handed the two ways out, a status write and an Event post, so it runs
+the same against the API server and against a test's recorder.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
-
-import kopf
-from kubernetes_asyncio import client
 
 from taskiq_fleet.control import PollOutcome
 from taskiq_fleet.handlers.status import Problem, build_status, conditions_for, worth_writing
 from taskiq_fleet.kube.errors import KubeError
-from taskiq_fleet.kube.pools import write_status
 from taskiq_fleet.kube.workload import PoolRef
 
 logger = logging.getLogger("taskiq_fleet.operator")
@@ -27,6 +26,11 @@ logger = logging.getLogger("taskiq_fleet.operator")
 #: Seconds a pool's last status write may take once its loop ends (Kopf allows the
 #: loop 10 s to stop); a write still waiting then is dropped.
 CLOSE_WAIT_S: Final = 5.0
+
+#: Replaces the pool's status; raises :class:`KubeError` when the API refuses it.
+StatusWrite = Callable[[Mapping[str, Any]], Awaitable[None]]
+#: Posts an Event on the pool: ``(type, reason, message)``; never raises.
+EventPost = Callable[[str, str, str], None]
 
 
 def rfc3339_now() -> str:
@@ -39,16 +43,18 @@ class Reporter:
     def __init__(
         self,
         *,
-        api: client.ApiClient,
         pool: PoolRef,
-        body: kopf.Body,
+        write: StatusWrite,
+        post_event: EventPost,
         previous: Mapping[str, Any] | None,
         figures_interval_s: float,
+        close_wait_s: float = CLOSE_WAIT_S,
     ) -> None:
-        self._api = api
         self._pool = pool
-        self._body = body
+        self._write_status = write
+        self._post_event = post_event
         self._figures_interval_s = figures_interval_s
+        self._close_wait_s = close_wait_s
         self._written: dict[str, Any] | None = dict(previous) if previous else None
         self._submitted = self._written
         self._submitted_at_s = 0.0
@@ -102,12 +108,12 @@ class Reporter:
                 self._writer = asyncio.create_task(self._write(), name=f"status {self._pool}")
 
     async def aclose(self) -> None:
-        """Give a write in flight ``CLOSE_WAIT_S`` to finish, then drop it."""
+        """Give a write in flight ``close_wait_s`` to finish, then drop it."""
         writer, self._writer = self._writer, None
         if writer is None:
             return
         try:
-            await asyncio.wait({writer}, timeout=CLOSE_WAIT_S)
+            await asyncio.wait({writer}, timeout=self._close_wait_s)
         finally:
             # Drops a write still waiting (a no-op on one that ended): the loop is over.
             writer.cancel()
@@ -116,7 +122,7 @@ class Reporter:
         while self._pending is not None:
             status, self._pending = self._pending, None
             try:
-                await write_status(self._api, pool=self._pool, status=status)
+                await self._write_status(status)
             except Exception as exc:
                 # Retries at the next poll, which compares with what was written last.
                 self._submitted, self._pending = self._written, None
@@ -164,4 +170,4 @@ class Reporter:
             self._shown_target_error = outcome.target_error
 
     def _event(self, kind: str, reason: str, message: str) -> None:
-        kopf.event(self._body, type=kind, reason=reason, message=message)
+        self._post_event(kind, reason, message)

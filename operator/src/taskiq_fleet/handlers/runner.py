@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any, Final
 
 import kopf
@@ -26,6 +27,7 @@ from taskiq_fleet.handlers.runtime import Runtime
 from taskiq_fleet.handlers.status import Problem
 from taskiq_fleet.kube.deployments import ensure_deployment
 from taskiq_fleet.kube.errors import KubeError
+from taskiq_fleet.kube.pools import write_status
 from taskiq_fleet.kube.target import WorkloadRef, WorkloadTarget
 from taskiq_fleet.kube.workload import PoolRef
 from taskiq_fleet.probes import ProbeError
@@ -56,9 +58,9 @@ class PoolRunner:
         self._target: WorkloadTarget | None = None
         previous: Any = body.status
         self._reporter = Reporter(
-            api=runtime.api,
             pool=self.pool,
-            body=body,
+            write=self._write_status,
+            post_event=self._post_event,
             previous=dict(previous) if previous else None,
             figures_interval_s=runtime.options.figures_interval_s,
         )
@@ -258,6 +260,12 @@ class PoolRunner:
             workload=str(target.workload) if target else None,
             paused=self._paused(),
         )
+
+    async def _write_status(self, status: Mapping[str, Any]) -> None:
+        await write_status(self._runtime.api, pool=self.pool, status=status)
+
+    def _post_event(self, kind: str, reason: str, message: str) -> None:
+        kopf.event(self._body, type=kind, reason=reason, message=message)
 
     async def _close(self) -> None:
         await self._reporter.aclose()
