@@ -23,14 +23,19 @@ from typing import Any, Final, Literal
 import redis.asyncio
 
 from taskiq_fleet.contract import keys
+from taskiq_fleet_worker.batching import Script, ScriptBatcher
 from taskiq_fleet_worker.connection import RETRY_WINDOW_S, retrying
 
 Fields = Mapping[str, str]
 ClaimStatus = Literal["claimed", "done", "held", "redelivered"]
 Outcome = Literal["completed", "failed", "cancelled"]
 
-# KEYS: dedup, events, cancel. ARGV: owner, task id, lease ms, events maxlen,
-# events ttl s, run.started fields (JSON list), run.deduplicated fields (JSON list).
+# Events travel as JSON lists of alternating field names and values: one argument
+# encoded in C on each side, where one argument per field cost the worker a pass of
+# redis-py's encoder for every name and value.
+
+# KEYS: dedup, events, cancel. ARGV: owner, task id, lease ms, events maxlen, events
+# ttl s, [run.started fields, run.deduplicated fields] (JSON; "holder" is added here).
 _CLAIM_LUA: Final = """
 local function append(fields)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
@@ -40,14 +45,14 @@ local mine = 'run:' .. ARGV[1]
 local current = redis.call('GET', KEYS[1])
 if current == false or current == mine then
   redis.call('SET', KEYS[1], mine, 'PX', ARGV[3])
-  if current == false then append(cjson.decode(ARGV[6])) end
+  if current == false then append(cjson.decode(ARGV[6])[1]) end
   return {'claimed', redis.call('EXISTS', KEYS[3])}
 end
 local holder = string.match(current, '^done:[^:]*:(.*)$') or string.match(current, '^run:([^:]*)')
 if string.sub(current, 1, 5) ~= 'done:' and holder == ARGV[2] then
   return {'redelivered', 0, holder}
 end
-local fields = cjson.decode(ARGV[7])
+local fields = cjson.decode(ARGV[6])[2]
 table.insert(fields, 'holder')
 table.insert(fields, holder or '')
 append(fields)
@@ -55,8 +60,10 @@ if string.sub(current, 1, 5) == 'done:' then return {'done', 0, holder or ''} en
 return {'held', 0, holder or ''}
 """
 
-# KEYS: dedup, events, cancel. ARGV: owner, task id, outcome, done ttl s, events maxlen,
-# events ttl s, events (JSON list of field lists), '1' to consume the cancel request.
+# KEYS: dedup, events, cancel, and the task's result key when the result is stored
+# here too. ARGV: owner, task id, outcome, done ttl s, events maxlen, events ttl s,
+# events (JSON list of field lists), '1' to consume the cancel request, then the
+# result and its ttl s when there is a fourth key.
 _FINISH_LUA: Final = """
 local mine = 'run:' .. ARGV[1]
 local done = 'done:' .. ARGV[3] .. ':' .. ARGV[2]
@@ -73,8 +80,12 @@ for _, fields in ipairs(cjson.decode(ARGV[7])) do
 end
 redis.call('EXPIRE', KEYS[2], ARGV[6])
 if ARGV[8] == '1' then redis.call('DEL', KEYS[3]) end
+if KEYS[4] then redis.call('SET', KEYS[4], ARGV[9], 'EX', ARGV[10]) end
 return 1
 """
+
+_CLAIM: Final = Script.of(_CLAIM_LUA)
+_FINISH: Final = Script.of(_FINISH_LUA)
 
 # KEYS: dedup. ARGV: owner, lease ms. A claim lost to a restart of Redis is taken again.
 _RENEW_LUA: Final = """
@@ -86,6 +97,7 @@ if current == false or current == mine then
 end
 return 0
 """
+_RENEW: Final = Script.of(_RENEW_LUA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +107,15 @@ class Claim:
     status: ClaimStatus
     cancel_requested: bool = False
     holder: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResult:
+    """A task result, encoded, to be stored together with the run's outcome."""
+
+    key: str
+    value: bytes
+    ttl_s: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +141,7 @@ class SessionStore:
         self.client = client
         self.retention = retention or Retention()
         self.retry_window_s = retry_window_s
-        self._claim = client.register_script(_CLAIM_LUA)
-        self._finish = client.register_script(_FINISH_LUA)
-        self._renew = client.register_script(_RENEW_LUA)
+        self.scripts = ScriptBatcher(client)
 
     async def claim(
         self,
@@ -142,10 +161,9 @@ class SessionStore:
             lease_ms,
             self.retention.events_maxlen,
             self.retention.events_ttl_s,
-            json.dumps(_flat(started)),
-            json.dumps(_flat(deduplicated)),
+            _json([_flat(started), _flat(deduplicated)]),
         ]
-        reply = await self._call(self._claim, self._keys(dedup_key, session_id), args, "claim")
+        reply = await self._call(_CLAIM, self._keys(dedup_key, session_id), args, "claim")
         status, cancel, *rest = reply
         return Claim(
             status=_text(status),  # type: ignore[arg-type]
@@ -178,25 +196,34 @@ class SessionStore:
         outcome: Outcome,
         events: Sequence[Fields],
         consume_cancel: bool = False,
+        result: StoredResult | None = None,
     ) -> bool:
-        """End the run; ``False`` when another worker holds the claim now (nothing written)."""
-        args = [
+        """End the run; ``False`` when another worker holds the claim now (nothing written).
+
+        With ``result``, the task's result is stored in the same server-side step, which
+        saves the worker a round trip per run.
+        """
+        keys_ = self._keys(dedup_key, session_id)
+        args: list[object] = [
             owner,
             task_id,
             outcome,
             self.retention.done_ttl_s,
             self.retention.events_maxlen,
             self.retention.events_ttl_s,
-            json.dumps([_flat(fields) for fields in events]),
+            _json([_flat(fields) for fields in events]),
             "1" if consume_cancel else "0",
         ]
-        reply = await self._call(self._finish, self._keys(dedup_key, session_id), args, "finish")
+        if result is not None:
+            keys_.append(result.key)
+            args.extend((result.value, result.ttl_s))
+        reply = await self._call(_FINISH, keys_, args, "finish")
         return bool(int(reply))
 
     async def renew(self, *, dedup_key: str, owner: str, lease_ms: int) -> bool:
         """Extend the lease; ``False`` when another worker took the run over."""
         keys_ = [keys.dedup_key(dedup_key)]
-        reply = await self._call(self._renew, keys_, [owner, lease_ms], "renewing a claim")
+        reply = await self._call(_RENEW, keys_, [owner, lease_ms], "renewing a claim")
         return bool(int(reply))
 
     async def request_cancel(self, *, session_id: str) -> None:
@@ -217,20 +244,20 @@ class SessionStore:
         ]
 
     async def _call(
-        self, script: Any, keys_: Sequence[str], args: Sequence[object], what: str
+        self, script: Script, keys_: Sequence[str], args: Sequence[object], what: str
     ) -> Any:
         return await retrying(
-            lambda: script(keys=list(keys_), args=list(args)),
+            lambda: self.scripts.call(script, keys_, args),
             what=f"{what} (session state)",
             window_s=self.retry_window_s,
         )
 
 
 def _flat(fields: Fields) -> list[str]:
-    flat: list[str] = []
-    for name, value in fields.items():
-        flat.extend((name, value))
-    return flat
+    return [part for pair in fields.items() for part in pair]
+
+
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def _text(value: bytes | str) -> str:
