@@ -3,10 +3,12 @@
 A ``run`` claims its dedup key (the command's ``dedup_key``, else the task id), then
 calls the agent step once per step. Events are buffered and written with the cancel
 check at step boundaries, at most ``flush_interval_s`` apart, so a run of fast steps
-costs two round trips to Redis (claim, finish) and a run of slow steps reports each
-step as it ends. The claim, ``run.started``, the terminal event and the final claim
-state are each written by one server-side script: a run is either finished with its
-event, or not finished at all (see ``sessions``).
+costs two script calls (claim, finish) and a run of slow steps reports each step as
+it ends. The claim, ``run.started``, the terminal event and the final claim state are
+each written by one server-side script: a run is either finished with its event, or
+not finished at all (see ``sessions``). When results live on the same Redis, the
+finishing script stores the task's result too (see ``results``), and the calls of
+runs that end or start together share one pipeline (see ``batching``).
 
 A ``cancel`` sets the session's cancel flag; the running (or next) run stops at its
 next step boundary with ``run.cancelled``.
@@ -34,7 +36,8 @@ from taskiq_fleet_worker.agent import AgentStep, StepInput, load_agent_step
 from taskiq_fleet_worker.commands import CancelCommand, RunCommand, parse_command
 from taskiq_fleet_worker.connection import connection_options, describe
 from taskiq_fleet_worker.logs import session_id_var, task_id_var
-from taskiq_fleet_worker.sessions import Claim, Fields, Outcome, SessionStore
+from taskiq_fleet_worker.results import ResultTarget, encode_result, mark_stored, result_key
+from taskiq_fleet_worker.sessions import Claim, Fields, Outcome, SessionStore, StoredResult
 from taskiq_fleet_worker.settings import Settings, get_settings
 
 logger = logging.getLogger("taskiq_fleet_worker.runtime")
@@ -57,6 +60,9 @@ class RuntimeConfig:
     flush_interval_s: float = 0.05
     #: How long a redelivered copy waits for a live copy of itself to finish.
     wait_timeout_s: float = 240.0
+    #: Set when task results live on the sessions' Redis: a run that ends without an
+    #: error then stores its task's result in the step that records its outcome.
+    results: ResultTarget | None = None
 
 
 @dataclass(slots=True)
@@ -70,6 +76,8 @@ class _Run:
     steps: int
     work_ms: int
     input: Mapping[str, Any]
+    labels: Mapping[str, Any] | None = None
+    started_s: float = 0.0
     lease_lost: bool = False
     lease_timer: asyncio.TimerHandle | None = None
     lease_task: asyncio.Task[None] | None = None
@@ -85,8 +93,14 @@ class AgentRuntime:
         self.config = config
 
     async def handle(
-        self, command: RunCommand | CancelCommand, *, task_id: str, enqueued_ms: int | None = None
+        self,
+        command: RunCommand | CancelCommand,
+        *,
+        task_id: str,
+        enqueued_ms: int | None = None,
+        labels: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        """Execute ``command``; ``labels`` (the Taskiq message's) allow storing the result."""
         session_id = str(command.session_id)
         task_id_var.set(task_id)
         session_id_var.set(session_id)
@@ -102,6 +116,8 @@ class AgentRuntime:
             steps=command.steps or self.config.steps,
             work_ms=self.config.work_ms if command.work_ms is None else command.work_ms,
             input=command.input,
+            labels=labels,
+            started_s=time.perf_counter(),
         )
         claim = await self._claim(run, enqueued_ms=enqueued_ms)
         if claim.status != "claimed":
@@ -206,6 +222,9 @@ class AgentRuntime:
         }[outcome]
         terminal = self._event(kind, run, now) | {events.F_FINISHED_MS: str(now)}
         terminal |= {events.F_ERROR: error} if outcome == "failed" else {events.F_STEPS: str(steps)}
+        body = self._result(run, outcome, steps=steps)
+        # A failed run raises: its task's result is the error, which the backend writes.
+        stored = None if outcome == "failed" else self._stored_result(run, body)
         finished = await self.store.finish(
             dedup_key=run.dedup_key,
             session_id=run.session_id,
@@ -214,13 +233,26 @@ class AgentRuntime:
             outcome=outcome,
             events=[*run.pending, terminal],
             consume_cancel=outcome == "cancelled",
+            result=stored,
         )
         run.pending = []
         if not finished:
             logger.warning("run taken over by another worker; its outcome stands, not %s", outcome)
             return self._result(run, "superseded", steps=steps)
+        if stored is not None:
+            mark_stored(run.task_id, body)
         logger.info("run %s after %d of %d steps", outcome, steps, run.steps)
-        return self._result(run, outcome, steps=steps)
+        return body
+
+    def _stored_result(self, run: _Run, body: dict[str, Any]) -> StoredResult | None:
+        if self.config.results is None or run.labels is None:
+            return None
+        value = encode_result(
+            body, labels=run.labels, execution_time_s=time.perf_counter() - run.started_s
+        )
+        return StoredResult(
+            key=result_key(run.task_id), value=value, ttl_s=self.config.results.ttl_s
+        )
 
     def _event(self, kind: str, run: _Run, now_ms: int) -> dict[str, str]:
         return {
@@ -313,6 +345,11 @@ def build_runtime(settings: Settings, *, client: redis.asyncio.Redis | None = No
             work_ms=settings.agent.work_ms,
             lease_s=lease_s_for(settings),
             wait_timeout_s=settings.taskiq.task_timeout_s,
+            results=(
+                ResultTarget(ttl_s=settings.taskiq.result_ttl_s)
+                if settings.taskiq_result_backend_url == settings.redis.url
+                else None
+            ),
         ),
     )
 
@@ -338,11 +375,19 @@ async def run_agent_task(
     *,
     task_id: str | None = None,
     enqueued_ms: int | None = None,
+    labels: Mapping[str, Any] | None = None,
     runtime: AgentRuntime | None = None,
 ) -> dict[str, Any]:
-    """Validate and execute one command; raises ``ValueError`` for a command it refuses."""
+    """Validate and execute one command; raises ``ValueError`` for a command it refuses.
+
+    ``labels`` are the Taskiq message's, given by the task: with them a completed run
+    stores the task's result itself (see ``results``).
+    """
     parsed = parse_command(command)
     runtime = runtime or default_runtime()
     return await runtime.handle(
-        parsed, task_id=task_id or f"direct-{uuid.uuid4().hex}", enqueued_ms=enqueued_ms
+        parsed,
+        task_id=task_id or f"direct-{uuid.uuid4().hex}",
+        enqueued_ms=enqueued_ms,
+        labels=labels,
     )

@@ -26,6 +26,7 @@ async def run_command_task(
         command,
         task_id=message.task_id,
         enqueued_ms=_enqueued_ms(message.labels.get(keys.LABEL_ENQUEUED_MS)),
+        labels=message.labels,
     )
 
 
