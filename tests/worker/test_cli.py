@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +14,7 @@ import redis.asyncio
 
 from taskiq_fleet.contract import keys
 from taskiq_fleet.redis_server import free_port
-from tests.worker.harness import QUEUE, worker_env
+from tests.worker.harness import QUEUE, eventually, worker_env
 
 AGENT_CLI = Path(sys.executable).parent / "taskiq-fleet-agent"
 
@@ -115,3 +117,52 @@ async def test_enqueue_prints_what_it_sent(
         "steps": 2,
         "dedup_key": "once",
     }
+
+
+@pytest.mark.integration
+async def test_a_load_records_each_command_as_sent_and_a_sigterm_loses_none(
+    redis_url: str, redis_client: redis.asyncio.Redis, tmp_path: Path
+) -> None:
+    out = tmp_path / "sent.jsonl"
+    load = await asyncio.create_subprocess_exec(
+        str(AGENT_CLI), "load", "--count", "100000", "--pattern", "steady", "--rate", "20",
+        "--out", str(out),
+        env=worker_env(redis_url, kind="list", name="cli"),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        await eventually(
+            lambda: _queued_at_least(redis_client, 5), timeout_s=30, what="five queued commands"
+        )
+
+        # While the load runs, every queued command but the one on its way is in the file.
+        queued = await _queued_ids(redis_client)
+        recorded = _recorded_ids(out)
+        assert len(queued - recorded) <= 1
+
+        load.send_signal(signal.SIGTERM)
+        _, raw_stderr = await asyncio.wait_for(load.communicate(), timeout=30)
+        stderr = raw_stderr.decode()
+    finally:
+        if load.returncode is None:
+            load.kill()
+            await load.wait()
+
+    assert load.returncode == 143, stderr
+    assert "stopped: sent" in stderr
+    assert out.read_text().endswith("\n")
+    assert _recorded_ids(out) == await _queued_ids(redis_client)
+
+
+async def _queued_at_least(client: redis.asyncio.Redis, count: int) -> bool:
+    return int(await client.llen(QUEUE)) >= count
+
+
+async def _queued_ids(client: redis.asyncio.Redis) -> set[str]:
+    return {json.loads(raw)["task_id"] for raw in await client.lrange(QUEUE, 0, -1)}
+
+
+def _recorded_ids(out: Path) -> set[str]:
+    text = out.read_text() if out.exists() else ""
+    return {json.loads(line)["task_id"] for line in text.splitlines()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 import time
 import uuid
@@ -29,6 +30,9 @@ from taskiq_fleet_worker.load import PATTERNS, run_load
 from taskiq_fleet_worker.settings import SettingsError, get_settings
 
 T = TypeVar("T")
+
+#: The exit code of a load stopped by a signal, as a shell reports a SIGTERM.
+STOPPED_EXIT_CODE = 128 + signal.SIGTERM
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,10 +98,16 @@ def load(
     command: dict[str, Any] = {"command": "run"}
     command |= {k: v for k, v in (("steps", steps), ("work_ms", work_ms)) if v is not None}
 
+    stop = asyncio.Event()
+
     async def send() -> int:
         from taskiq_fleet_worker.app import broker  # noqa: PLC0415 - after settings are checked
         from taskiq_fleet_worker.queue_client import TaskiqQueueClient  # noqa: PLC0415
 
+        # SIGTERM and Ctrl-C stop the sending; what is on its way is still recorded.
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
         client = TaskiqQueueClient()
         await broker.startup()
         try:
@@ -110,11 +120,15 @@ def load(
                     command=command,
                     out=stream,
                     period_s=period_s,
+                    stop=stop,
                 )
         finally:
             await broker.shutdown()
 
     sent = _run(send)
+    if sent < count:
+        click.echo(f"stopped: sent {sent} of {count} commands", err=True)
+        sys.exit(STOPPED_EXIT_CODE)
     click.echo(f"sent {sent} commands", err=True)
 
 

@@ -7,7 +7,9 @@ Patterns (``rate`` is in commands per second):
 - ``wave``: a rate that swings from 0 to ``2 * rate`` and back every ``period_s``.
 
 Every command sent is written as one JSON line (``session_id``, ``dedup_key``,
-``task_id``, ``sent_ms``), so whoever checks the outcome knows exactly what was sent.
+``task_id``, ``sent_ms``) and flushed at once, so whoever checks the outcome knows
+exactly what was sent, even of a load that was stopped: ``stop`` ends the sending, and
+the commands already on their way are recorded before :func:`run_load` returns.
 """
 
 from __future__ import annotations
@@ -89,8 +91,11 @@ async def run_load(
     command: dict[str, Any],
     out: IO[str],
     period_s: float = 20.0,
+    stop: asyncio.Event | None = None,
 ) -> int:
-    """Send ``count`` copies of ``command`` (each with its own session and dedup key)."""
+    """Send ``count`` copies of ``command`` (each with its own session and dedup key);
+    returns how many were sent, fewer than ``count`` when ``stop`` was set."""
+    stop = stop or asyncio.Event()
     start_s = time.monotonic()
     limit = asyncio.Semaphore(BURST_CONCURRENCY)
     tasks: list[asyncio.Task[None]] = []
@@ -107,18 +112,28 @@ async def run_load(
                 failed.set()
                 raise
             sent = Sent(session_id, dedup_key, task_id, time.time_ns() // 1_000_000)
+            # Flushed line by line: a load stopped or killed keeps the record of each send.
             out.write(sent.to_json() + "\n")
+            out.flush()
 
     for offset_s in send_offsets_s(count=count, pattern=pattern, rate=rate, period_s=period_s):
         delay_s = start_s + offset_s - time.monotonic()
-        if delay_s > 0:
-            await asyncio.sleep(delay_s)
+        if delay_s > 0 and await _stopped_within(stop, delay_s):
+            break
         # Wait for a free sender, so a burst does not become thousands of tasks at once.
         await limit.acquire()
         limit.release()
-        if failed.is_set():
+        if failed.is_set() or stop.is_set():
             break
         tasks.append(asyncio.create_task(send_one()))
     await asyncio.gather(*tasks)
-    out.flush()
-    return count
+    return len(tasks)
+
+
+async def _stopped_within(stop: asyncio.Event, delay_s: float) -> bool:
+    """Wait ``delay_s``; ``True`` as soon as ``stop`` is set."""
+    try:
+        await asyncio.wait_for(stop.wait(), delay_s)
+    except TimeoutError:
+        return False
+    return True
