@@ -11,6 +11,7 @@ the repeat harmless). Results are JSON and expire after ``TASKIQ_RESULT_TTL_S``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -53,6 +54,9 @@ def build_broker(
 
     async def worker_startup(_state: TaskiqState) -> None:
         configure_logging(log_format=settings.worker.log_format)
+        if not type(asyncio.get_running_loop()).__module__.startswith("uvloop"):
+            # The stdlib loop is not woken by SIGTERM: an idle worker would not stop.
+            logger.warning("uvloop is not installed: install taskiq[uv] for prompt shutdowns")
         if settings.worker.metrics_port:
             metrics.serve(
                 worker_metrics, port=settings.worker.metrics_port, addr=settings.worker.metrics_addr
