@@ -53,13 +53,15 @@ def test_the_image_is_slim_python_and_runs_as_a_non_root_user() -> None:
 
 def test_the_runtime_paths_do_not_mention_celery() -> None:
     runtime_paths = [
-        REPO / "worker",
+        REPO / "worker" / "src",
+        REPO / "worker" / "Dockerfile",
+        REPO / "worker" / "pyproject.toml",
         REPO / "operator" / "src" / "taskiq_fleet" / "contract",
     ]
     mentions = [
         str(path.relative_to(REPO))
         for root in runtime_paths
-        for path in root.rglob("*")
+        for path in ([root] if root.is_file() else root.rglob("*"))
         if path.is_file()
         and "__pycache__" not in path.parts
         and "celery" in path.read_text(errors="ignore").lower()
