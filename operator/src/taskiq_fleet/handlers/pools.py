@@ -91,9 +91,11 @@ async def reconcile_workload(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
 
 
 @kopf.daemon(*POOLS, registry=registry, cancellation_timeout=10.0)
-async def poll_pool(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def poll_pool(
+    body: kopf.Body, memo: kopf.Memo, stopped: kopf.DaemonStopped, **_: Any
+) -> None:
     """The pool's poll loop, for as long as the pool exists and this operator runs."""
-    await PoolRunner(runtime=_runtime(memo), body=body).run()
+    await PoolRunner(runtime=_runtime(memo), body=body).run(stopped=stopped)
 
 
 @kopf.on.event(

@@ -65,19 +65,24 @@ class PoolRunner:
             figures_interval_s=runtime.options.figures_interval_s,
         )
 
-    async def run(self) -> None:
-        """Poll on a fixed grid until cancelled (Kopf cancels it when the pool goes)."""
+    async def run(self, *, stopped: kopf.DaemonStopped) -> None:
+        """Poll on a fixed grid until Kopf stops the loop (the pool goes, or the operator).
+
+        A stop ends the wait between polls at once; a cancellation (a stop that came
+        mid-poll) ends the poll too. Either way the loop returns without waiting for
+        its clean-up, which runs beside the other pools.
+        """
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         try:
-            while True:
+            while not stopped:
                 interval_s = await self._guarded_cycle(scheduled_at=next_at)
                 next_at += interval_s
                 now = loop.time()
                 next_at = max(next_at, now)
-                await asyncio.sleep(next_at - now)
+                await stopped.wait(next_at - now)
         finally:
-            await self._close()
+            self._close()
 
     async def _guarded_cycle(self, *, scheduled_at: float) -> float:
         try:
@@ -267,11 +272,14 @@ class PoolRunner:
     def _post_event(self, kind: str, reason: str, message: str) -> None:
         kopf.event(self._body, type=kind, reason=reason, message=message)
 
-    async def _close(self) -> None:
-        await self._reporter.aclose()
-        if self._lease is not None:
-            await self._runtime.brokers.release(self._lease)
-            self._lease = None
+    def _close(self) -> None:
+        lease, self._lease = self._lease, None
+        self._runtime.close_later(self._release(lease), name=f"close pool {self.pool}")
         if self._body.metadata.get("deletionTimestamp"):
             self._runtime.metrics.forget(self.key)
             self._runtime.workload_problems.pop(self.pool.uid, None)
+
+    async def _release(self, lease: BrokerLease | None) -> None:
+        await self._reporter.aclose()
+        if lease is not None:
+            await self._runtime.brokers.release(lease)

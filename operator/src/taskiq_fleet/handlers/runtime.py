@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from kubernetes_asyncio import client
 
@@ -31,6 +33,7 @@ class Runtime:
 
     ``workload_problems`` carries what the create/update handlers found wrong with a
     pool's workload (by pool uid) to that pool's poll loop, which reports it in status.
+    ``closing`` holds the clean-ups of poll loops that have ended (see :meth:`close_later`).
     """
 
     api: client.ApiClient
@@ -40,6 +43,7 @@ class Runtime:
     secrets: SecretReader
     brokers: BrokerRegistry
     workload_problems: dict[str, Problem] = field(default_factory=dict)
+    closing: set[asyncio.Task[None]] = field(default_factory=set)
 
     @classmethod
     def create(cls, *, api: client.ApiClient, metrics: FleetMetrics, options: Options) -> Runtime:
@@ -52,7 +56,17 @@ class Runtime:
             brokers=BrokerRegistry(),
         )
 
+    def close_later(self, cleanup: Coroutine[Any, Any, None], *, name: str) -> None:
+        """Run a pool's clean-up (its last status write, its Redis connections) beside
+        the other pools, so its loop ends at once: Kopf counts a loop that takes longer
+        than a few event-loop cycles to stop as stuck and checks again only much later,
+        which would hold a deleted pool's finalizer for that long."""
+        task = asyncio.create_task(cleanup, name=name)
+        self.closing.add(task)
+        task.add_done_callback(self.closing.discard)
+
     async def aclose(self) -> None:
+        await asyncio.gather(*self.closing, return_exceptions=True)
         await self.secrets.aclose()
         await self.brokers.aclose()
         await self.api.close()
