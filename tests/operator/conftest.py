@@ -14,6 +14,7 @@ from taskiq_fleet.redis_server import LocalRedisServer
 from tests.fixtures.kube import KubeCluster
 from tests.operator.harness import (
     OperatorProcess,
+    denied_lines,
     ensure_namespace,
     install_identity,
     render_identity,
@@ -98,5 +99,5 @@ def operator(
     process.stop()
 
     # Every API call the operator made was allowed by the chart's RBAC.
-    denied = [line for line in process.log().splitlines() if "Forbidden" in line or " 403" in line]
+    denied = denied_lines(process.log())
     assert denied == [], "the chart's RBAC refused the operator:\n" + "\n".join(denied[:10])

@@ -80,6 +80,11 @@ def install_identity(kube: KubeCluster, objects: list[dict[str, Any]]) -> None:
     )  # fmt: skip
 
 
+def denied_lines(log: str) -> list[str]:
+    """The log lines that say the API server refused the operator something."""
+    return [line for line in log.splitlines() if "forbidden" in line.lower() or " 403" in line]
+
+
 def ensure_namespace(kube: KubeCluster, name: str) -> None:
     manifest = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
     kube.kubectl("apply", "-f", "-", input=json.dumps(manifest))

@@ -45,12 +45,12 @@ def make_pool(
     namespace = fleet_identity.pools_namespace
     made: list[str] = []
 
-    def make(name: str, *, db: int = 0, **options: Any) -> dict[str, Any]:
+    def make(name: str, *, db: int = 0, url: str | None = None, **options: Any) -> dict[str, Any]:
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": f"{name}-redis", "namespace": namespace},
-            "stringData": {"url": fleet_redis.fleet_url(db=db)},
+            "stringData": {"url": url or fleet_redis.fleet_url(db=db)},
         }
         manifest = pool_manifest(
             name, namespace=namespace, queue=f"{name}-q", secret=f"{name}-redis", **options
@@ -365,6 +365,70 @@ async def test_a_rotated_secret_is_followed(
     kube.kubectl("patch", "secret", "rotate-redis", "-n", namespace, "-p", patch)
 
     await scaled_to(kube, operator, namespace, "rotate", 2)
+
+
+async def test_a_password_rotated_in_redis_and_then_in_the_secret_is_followed(
+    *,
+    kube: KubeCluster,
+    operator: OperatorProcess,
+    fleet_identity: Identity,
+    fleet_redis: FleetRedis,
+    make_pool: PoolFactory,
+    redis_admin: redis.asyncio.Redis,
+) -> None:
+    namespace = fleet_identity.pools_namespace
+    port = fleet_redis.server.port
+    old, new = f"old-{fleet_redis.password}", f"new-{fleet_redis.password}"
+    await redis_admin.execute_command(
+        "ACL", "SETUSER", "rotor", "reset", "on", f">{old}", "~*", "&*", "+@all"
+    )
+    make_pool("rotor", url=f"redis://rotor:{old}@127.0.0.1:{port}/0")
+    await wait_for(
+        "BrokerReachable=True with the first password",
+        lambda: (
+            condition(pool(kube, namespace, "rotor"), "BrokerReachable").get("status") == "True"
+        ),
+        timeout_s=15,
+        operator=operator,
+    )
+
+    # Redis takes the new password first and drops the sessions of the old one.
+    await redis_admin.execute_command("ACL", "SETUSER", "rotor", "resetpass", f">{new}")
+    await redis_admin.execute_command("CLIENT", "KILL", "USER", "rotor")
+    refused = await wait_for(
+        "BrokerReachable=False: the old password refused",
+        lambda: (
+            condition(pool(kube, namespace, "rotor"), "BrokerReachable").get("reason")
+            == "ProbeRefused"
+            and condition(pool(kube, namespace, "rotor"), "BrokerReachable")
+        ),
+        timeout_s=15,
+        operator=operator,
+    )
+    assert "refused the credentials" in refused["message"]
+
+    # Then the Secret: the next polls use the new password, and scale again.
+    moved = base64.b64encode(f"redis://rotor:{new}@127.0.0.1:{port}/0".encode()).decode()
+    kube.kubectl("patch", "secret", "rotor-redis", "-n", namespace,
+                 "-p", json.dumps({"data": {"url": moved}}))  # fmt: skip
+    await wait_for(
+        "BrokerReachable=True with the new password",
+        lambda: (
+            condition(pool(kube, namespace, "rotor"), "BrokerReachable").get("status") == "True"
+        ),
+        timeout_s=15,
+        operator=operator,
+    )
+    await push_tasks(fleet_redis.admin_url, queue="rotor-q", count=15)
+    await scaled_to(kube, operator, namespace, "rotor", 2)
+
+    shown = (
+        json.dumps(pool(kube, namespace, "rotor"))
+        + kube.kubectl("get", "events", "-n", namespace, "-o", "json").stdout
+        + operator.log()
+    )
+    assert old not in shown
+    assert new not in shown
 
 
 async def test_deleting_a_pool_garbage_collects_its_deployment(
