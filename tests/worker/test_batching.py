@@ -1,4 +1,4 @@
-"""Script calls sent together on a real Redis: each caller gets its own reply or error."""
+"""Operation calls sent together on a real Redis: each caller gets its own reply or error."""
 
 from __future__ import annotations
 
@@ -11,17 +11,21 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from taskiq_fleet.redis_server import free_port
-from taskiq_fleet_worker.batching import Script, ScriptBatcher
+from taskiq_fleet_worker.batching import Operation, ScriptBatcher
 
 pytestmark = pytest.mark.integration
 
-COUNT = Script.of("redis.call('INCR', KEYS[1]) return ARGV[1]")
-FAIL_ON_NO = Script.of("if ARGV[1] == 'no' then return redis.error_reply('refused') end return 1")
+COUNT = Operation("count", "redis.call('INCR', KEYS[1]) return ARGV[1]")
+FAIL_ON_NO = Operation(
+    "fail_on_no", "if ARGV[1] == 'no' then return redis.error_reply('refused') end return 1"
+)
+NOTHING = Operation("nothing", "return nil")
+OPERATIONS = (COUNT, FAIL_ON_NO, NOTHING)
 
 
 @pytest.fixture
 def batcher(redis_client: redis.asyncio.Redis) -> ScriptBatcher:
-    return ScriptBatcher(redis_client)
+    return ScriptBatcher(redis_client, OPERATIONS)
 
 
 async def test_calls_made_together_each_get_their_own_reply(
@@ -44,6 +48,37 @@ async def test_a_failing_script_fails_its_own_caller_only(batcher: ScriptBatcher
     assert replies[0] == replies[2] == 1
     assert isinstance(replies[1], redis.exceptions.ResponseError)
     assert "refused" in str(replies[1])
+
+
+async def test_a_lua_error_fails_its_own_caller_and_names_the_operation(
+    batcher: ScriptBatcher, redis_client: redis.asyncio.Redis
+) -> None:
+    await redis_client.rpush("a-list", "x")
+
+    replies = await asyncio.gather(
+        batcher.call(COUNT, ["n"], ["before"]),
+        batcher.call(COUNT, ["a-list"], ["wrong type"]),
+        batcher.call(NOTHING, [], []),
+        batcher.call(COUNT, ["n"], ["after"]),
+        return_exceptions=True,
+    )
+
+    assert replies[0] == b"before"
+    assert isinstance(replies[1], redis.exceptions.ResponseError)
+    assert "count" in str(replies[1])
+    assert "WRONGTYPE" in str(replies[1])
+    assert replies[2] is None
+    assert replies[3] == b"after"
+    assert int(await redis_client.get("n")) == 2
+
+
+async def test_an_operation_the_batcher_was_not_built_with_is_refused(
+    batcher: ScriptBatcher,
+) -> None:
+    stranger = Operation("count", "return 0")
+
+    with pytest.raises(ValueError, match="'count' is not one of this batcher's"):
+        await batcher.call(stranger, [], [])
 
 
 @pytest.mark.parametrize("together", [1, 5])
@@ -74,7 +109,7 @@ async def test_a_call_cancelled_before_it_left_is_not_sent(
 
 async def test_a_lost_connection_fails_every_call_sent_with_it() -> None:
     client = redis.asyncio.Redis(port=free_port(), retry=Retry(NoBackoff(), retries=0))
-    batcher = ScriptBatcher(client)
+    batcher = ScriptBatcher(client, OPERATIONS)
     try:
         replies = await asyncio.gather(
             *(batcher.call(COUNT, ["n"], [i]) for i in range(3)), return_exceptions=True

@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 import redis.asyncio
 
 from taskiq_fleet.contract import keys
-from taskiq_fleet_worker.batching import Script, ScriptBatcher
+from taskiq_fleet_worker.batching import Operation, ScriptBatcher
 from taskiq_fleet_worker.connection import RETRY_WINDOW_S, retrying
 
 Fields = Mapping[str, str]
@@ -84,8 +84,8 @@ if KEYS[4] then redis.call('SET', KEYS[4], ARGV[9], 'EX', ARGV[10]) end
 return 1
 """
 
-_CLAIM: Final = Script.of(_CLAIM_LUA)
-_FINISH: Final = Script.of(_FINISH_LUA)
+_CLAIM: Final = Operation("claim", _CLAIM_LUA)
+_FINISH: Final = Operation("finish", _FINISH_LUA)
 
 # KEYS: dedup. ARGV: owner, lease ms. A claim lost to a restart of Redis is taken again.
 _RENEW_LUA: Final = """
@@ -97,7 +97,7 @@ if current == false or current == mine then
 end
 return 0
 """
-_RENEW: Final = Script.of(_RENEW_LUA)
+_RENEW: Final = Operation("renew", _RENEW_LUA)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +141,7 @@ class SessionStore:
         self.client = client
         self.retention = retention or Retention()
         self.retry_window_s = retry_window_s
-        self.scripts = ScriptBatcher(client)
+        self.scripts = ScriptBatcher(client, (_CLAIM, _FINISH, _RENEW))
 
     async def claim(
         self,
@@ -244,10 +244,10 @@ class SessionStore:
         ]
 
     async def _call(
-        self, script: Script, keys_: Sequence[str], args: Sequence[object], what: str
+        self, operation: Operation, keys_: Sequence[str], args: Sequence[object], what: str
     ) -> Any:
         return await retrying(
-            lambda: self.scripts.call(script, keys_, args),
+            lambda: self.scripts.call(operation, keys_, args),
             what=f"{what} (session state)",
             window_s=self.retry_window_s,
         )
