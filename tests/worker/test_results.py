@@ -13,9 +13,10 @@ import redis.asyncio
 from prometheus_client import CollectorRegistry
 from taskiq import TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.receiver import Receiver
+from taskiq.serializers import JSONSerializer
 
 from taskiq_fleet_worker.app import build_broker
-from taskiq_fleet_worker.results import FleetResultBackend, mark_stored, result_key
+from taskiq_fleet_worker.results import FleetResultBackend, encode_result, mark_stored, result_key
 from taskiq_fleet_worker.runtime import close_default_runtime
 from taskiq_fleet_worker.settings import Settings, get_settings
 from taskiq_fleet_worker.tasks import RUN_COMMAND_TASK_NAME, run_command_task
@@ -148,3 +149,15 @@ async def test_the_backend_writes_any_result_but_the_one_a_run_stored(redis_url:
         assert not await backend.is_result_ready("kept")
     finally:
         await backend.shutdown()
+
+
+def test_a_stored_result_is_encoded_as_the_model_would_encode_it() -> None:
+    body = {"status": "completed", "session_id": "s", "steps": 3, "note": "naïve ✓"}
+    labels = {"task_name": RUN_COMMAND_TASK_NAME, "enqueued_ms": 1_700_000_000_000, "x": None}
+    model: TaskiqResult[Any] = TaskiqResult(
+        is_err=False, log=None, return_value=body, execution_time=0.25, error=None, labels=labels
+    )
+
+    assert encode_result(body, labels=labels, execution_time_s=0.2512) == (
+        JSONSerializer().dumpb(model.model_dump(mode="json"))
+    )

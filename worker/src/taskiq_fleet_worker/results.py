@@ -59,16 +59,22 @@ def result_key(task_id: str) -> str:
 def encode_result(
     return_value: Any, *, labels: Mapping[str, Any], execution_time_s: float
 ) -> bytes:
-    """A task's successful result, encoded as the backend encodes it."""
-    result: TaskiqResult[Any] = TaskiqResult(
-        is_err=False,
-        log=None,
-        return_value=return_value,
-        execution_time=round(execution_time_s, 2),
-        error=None,
-        labels=dict(labels),
+    """A task's successful result, encoded as the backend encodes it.
+
+    The fields, in the order ``TaskiqResult.model_dump(mode="json")`` gives them, of a
+    return value that is JSON already: building the model costs a run more than its
+    own session writes do. A test holds the two encodings equal.
+    """
+    return _SERIALIZER.dumpb(
+        {
+            "is_err": False,
+            "log": None,
+            "return_value": return_value,
+            "execution_time": round(execution_time_s, 2),
+            "labels": dict(labels),
+            "error": None,
+        }
     )
-    return _SERIALIZER.dumpb(result.model_dump(mode="json"))
 
 
 def mark_stored(task_id: str, return_value: object) -> None:
