@@ -8,7 +8,7 @@ it ends. The claim, ``run.started``, the terminal event and the final claim stat
 each written by one server-side script: a run is either finished with its event, or
 not finished at all (see ``sessions``). When results live on the same Redis, the
 finishing script stores the task's result too (see ``results``), and the calls of
-runs that end or start together share one pipeline (see ``batching``).
+runs that end or start together share one script call (see ``batching``).
 
 A ``cancel`` sets the session's cancel flag; the running (or next) run stops at its
 next step boundary with ``run.cancelled``.
