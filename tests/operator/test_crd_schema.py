@@ -86,7 +86,7 @@ def default_of(info: Any) -> Any:
     return None if info.default is PydanticUndefined else info.default
 
 
-def test_the_crd_names_the_resource_as_the_design_fixes_it() -> None:
+def test_the_crd_has_the_fixed_group_kind_plural_and_short_name() -> None:
     document = crd()
     names = document["spec"]["names"]
     assert document["spec"]["group"] == keys.API_GROUP

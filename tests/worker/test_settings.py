@@ -1,4 +1,4 @@
-"""Worker settings: the migration plan's defaults, env names, and errors without secrets."""
+"""Worker settings: defaults, environment names, URL fallbacks, and errors without secrets."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """The one-machine driver: the shared control loop scaling a group of local processes.
 
-This is Celery's ``--autoscale`` for Taskiq, with the operator's engine: the same probe,
-the same decision code, the same metrics; only the target differs (processes here,
-a Deployment in a cluster).
+Worker processes on one machine that grow with the queue and shrink when it drains,
+with the operator's engine: the same probe, the same decision code, the same metrics;
+only the target differs (processes here, a Deployment in a cluster).
 """
 
 from __future__ import annotations
