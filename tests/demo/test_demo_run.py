@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -81,10 +83,16 @@ def test_ctrl_c_at_the_terminal_drains_counts_and_exits_zero(tmp_path: Path) -> 
         start_new_session=True,
     ) as demo:
         assert demo.stdout is not None
+        metrics_url = ""
         try:
             for line in demo.stdout:
+                if found := re.search(r"metrics at (http://\S+?);", line):
+                    metrics_url = found.group(1)
                 if "workers 1 -> " in line:
                     break
+            # Scraped while it runs: the poll loop's own figures for the demo's pool.
+            with urllib.request.urlopen(metrics_url, timeout=10) as response:  # noqa: S310
+                scraped = response.read().decode()
             os.killpg(demo.pid, signal.SIGINT)
             rest = demo.stdout.read()
             code = demo.wait(timeout=60)
@@ -93,6 +101,10 @@ def test_ctrl_c_at_the_terminal_drains_counts_and_exits_zero(tmp_path: Path) -> 
                 os.killpg(demo.pid, signal.SIGKILL)
 
     assert code == 0, rest
+    assert metrics_url.startswith("http://127.0.0.1:")
+    current = r'^taskiq_fleet_pool_replicas\{[^}]*kind="current"[^}]*\} [1-9]'
+    assert re.search(current, scraped, re.MULTILINE), scraped
+    assert re.search(r"^taskiq_fleet_pool_broker_up\{[^}]*\} 1\.0$", scraped, re.MULTILINE), scraped
     summary = json.loads(summary_path.read_text())
     assert summary["interrupted"] is True
     assert (summary["lost"], summary["duplicated"]) == (0, 0)

@@ -114,10 +114,11 @@ async def test_tasks_of_a_killed_stream_worker_complete_once_without_new_traffic
         await broker.shutdown()
 
 
-async def test_an_idle_list_worker_stays_up_and_exits_promptly_on_sigterm(
-    redis_url: str, redis_client: redis.asyncio.Redis, tmp_path: Path
+@pytest.mark.parametrize("kind", ["list", "stream"])
+async def test_an_idle_worker_stays_up_and_exits_promptly_on_sigterm(
+    redis_url: str, redis_client: redis.asyncio.Redis, tmp_path: Path, kind: str
 ) -> None:
-    worker = start_worker(redis_url, tmp_path=tmp_path)
+    worker = start_worker(redis_url, tmp_path=tmp_path, kind=kind)
     first = await wait_ready(redis_client, worker)
 
     # Longer than redis-py's default socket timeout and Taskiq's restart period together.
