@@ -8,14 +8,20 @@ import re
 import signal
 import subprocess
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
+import redis
+
+from taskiq_fleet.demo.scenario import Scenario
+from taskiq_fleet.redis_server import LocalRedisServer
 
 pytestmark = pytest.mark.integration
 
 BIN = Path(sys.executable).parent
+DEMO_QUEUE = Scenario.quick().queue
 
 
 def test_a_quick_demo_loses_nothing_and_scales_up_and_back_down(tmp_path: Path) -> None:
@@ -110,3 +116,42 @@ def test_ctrl_c_at_the_terminal_drains_counts_and_exits_zero(tmp_path: Path) -> 
     assert (summary["lost"], summary["duplicated"]) == (0, 0)
     assert summary["completed"] + summary["still_queued"] == summary["sent"] > 0
     assert "nothing lost or run twice" in rest
+
+
+def test_a_command_lost_behind_its_back_is_counted_and_fails_the_demo(tmp_path: Path) -> None:
+    summary_path = tmp_path / "summary.json"
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+
+    with LocalRedisServer() as server:
+        env["REDIS_URL"] = server.url
+        client = redis.Redis.from_url(server.url)
+        demo = subprocess.Popen(
+            [
+                str(BIN / "taskiq-fleet"), "demo", "--quick", "--metrics-port", "0",
+                "--summary-json", str(summary_path),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )  # fmt: skip
+        try:
+            # Some waiting commands vanish from the queue as the burst lands: lost.
+            taken = 0
+            deadline = time.monotonic() + 60
+            while not taken and time.monotonic() < deadline and demo.poll() is None:
+                taken = len(client.lpop(DEMO_QUEUE, 3) or [])
+                time.sleep(0.005)
+            output, _ = demo.communicate(timeout=150)
+        finally:
+            if demo.poll() is None:
+                demo.kill()
+            client.close()
+
+    assert taken > 0, "the burst never waited in the queue"
+    assert demo.returncode == 1, output
+    summary = json.loads(summary_path.read_text())
+    assert summary["lost"] == taken
+    assert summary["duplicated"] == 0
+    assert any("lost" in problem for problem in summary["problems"])
