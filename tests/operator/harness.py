@@ -116,7 +116,7 @@ class OperatorProcess:
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
-        while not self._healthy():
+        while not self.healthy():
             if self.process.poll() is not None:
                 pytest.fail(f"the operator exited with {self.process.returncode}:\n{self.tail()}")
             if time.monotonic() > deadline:
@@ -146,7 +146,7 @@ class OperatorProcess:
         with urllib.request.urlopen(url, timeout=5) as response:
             return str(response.read().decode())
 
-    def _healthy(self) -> bool:
+    def healthy(self) -> bool:
         url = f"http://127.0.0.1:{self.health_port}/healthz"
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
