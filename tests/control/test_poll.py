@@ -159,6 +159,34 @@ async def test_a_failed_scale_keeps_the_engine_memory_and_is_retried_next_poll()
     assert target.current == 5
 
 
+async def test_a_failing_target_is_logged_when_it_fails_and_when_it_recovers_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    down = TargetError("the API server did not answer", temporary=True)
+    target = FakeTarget(current=1, scale_error=down)
+    clock = FakeClock()
+    controller, metrics = make_controller(probe=FakeProbe(waiting=50), target=target, clock=clock)
+
+    with caplog.at_level(logging.INFO, logger="taskiq_fleet.control"):
+        for _ in range(5):
+            await controller.poll()
+            clock.advance(1.0)
+        target.scale_error = TargetError("scale refused: forbidden", temporary=False)
+        await controller.poll()
+        target.scale_error = None
+        clock.advance(1.0)
+        await controller.poll()
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert [m.split(" error=")[0] for m in messages if m.startswith("target ")] == [
+        "target error pool=local/agents stage=scale kind=temporary",
+        "target error pool=local/agents stage=scale kind=permanent",
+        "target recovered pool=local/agents stage=scale",
+    ]
+    assert sample(metrics, "taskiq_fleet_reconcile_errors_total", stage="scale") == 6
+    assert target.current == 5
+
+
 async def test_an_unreadable_target_decides_nothing() -> None:
     target = FakeTarget(read_error=TargetError("deployment agents not found", temporary=False))
     probe = FakeProbe(waiting=50)

@@ -91,6 +91,8 @@ class PoolController:
         self.clock = clock
         self._wall_clock = wall_clock
         self._broker_was_up = True
+        #: The last error of each failing target stage: a repeat is counted, not logged.
+        self._target_failing: dict[str, str] = {}
 
     @property
     def name(self) -> str:
@@ -116,6 +118,7 @@ class PoolController:
         # The target first: without the current count there is nothing to decide from.
         try:
             current, ready = await self.target.replicas()
+            self._target_ok(stage="read")
         except TargetError as exc:
             # Holds: nothing is changed this poll; the next poll tries again.
             self._count_target_error(stage="read", exc=exc)
@@ -198,6 +201,7 @@ class PoolController:
         if desired < current:
             try:
                 marked = tuple(await self.target.mark_idle_first(remove=current - desired))
+                self._target_ok(stage="mark_idle")
             except TargetError as exc:
                 # Goes on with the scale-in: workers drain what they hold on the way out,
                 # so choosing busy ones costs time, never tasks.
@@ -215,6 +219,7 @@ class PoolController:
                 target_error_stage="scale",
             )
 
+        self._target_ok(stage="scale")
         self.state = decision.state
         direction = "up" if desired > current else "down"
         self.metrics.scale_events.labels(
@@ -251,11 +256,21 @@ class PoolController:
             m.decision_lag.observe(max(0.0, self.clock() - scheduled_at_s))
 
     def _count_target_error(self, *, stage: str, exc: TargetError) -> None:
+        # Every failure is counted; a line is logged when a stage starts failing or
+        # fails differently, so an outage of an hour is not thousands of lines.
         self.metrics.errors.labels(self.key.namespace, self.key.pool, stage).inc()
+        said = str(exc)
+        if self._target_failing.get(stage) == said:
+            return
+        self._target_failing[stage] = said
         kind = "temporary" if exc.temporary else "permanent"
         logger.warning(
             "target error pool=%s stage=%s kind=%s error=%s", self.name, stage, kind, exc
         )
+
+    def _target_ok(self, *, stage: str) -> None:
+        if self._target_failing.pop(stage, None) is not None:
+            logger.info("target recovered pool=%s stage=%s", self.name, stage)
 
 
 def reason_label(reason: str) -> str:
