@@ -13,6 +13,7 @@ import redis
 from taskiq_fleet.redis_server import LocalRedisServer
 from tests.fixtures.kube import KubeCluster
 from tests.operator.harness import (
+    OPERATOR_NAMESPACE,
     OperatorProcess,
     denied_lines,
     ensure_namespace,
@@ -20,7 +21,6 @@ from tests.operator.harness import (
     render_identity,
 )
 
-OPERATOR_NAMESPACE = "taskiq-fleet-system"
 POOLS_NAMESPACE = "fleet-e2e"
 RELEASE = "fleet"
 

@@ -8,6 +8,7 @@ grant, the operator cannot do, and the tests that need it fail.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -42,6 +43,8 @@ IDENTITY_KINDS = frozenset(
     }
 )
 OPERATOR_BIN = Path(sys.executable).parent / "taskiq-fleet"
+#: Where the operators of the tests run: the chart's release namespace.
+OPERATOR_NAMESPACE = "taskiq-fleet-system"
 
 T = TypeVar("T")
 
@@ -154,6 +157,57 @@ class OperatorProcess:
         except OSError:
             # Not listening yet: the operator is still starting.
             return False
+
+
+@contextlib.contextmanager
+def own_operator(
+    kube: KubeCluster,
+    *,
+    namespace: str,
+    objects: list[dict[str, Any]],
+    log_dir: Path,
+    all_namespaces: bool = False,
+    kubeconfig: Callable[[Path], Path] = lambda path: path,
+    before_cleanup: Callable[[], None] = lambda: None,
+) -> Iterator[OperatorProcess]:
+    """An operator of a test module's own, as the ServiceAccount that ``objects`` bind.
+
+    ``objects`` (rendered by :func:`render_identity`, perhaps changed) are installed,
+    the operator serves ``namespace`` (or every namespace), and at the end the pools
+    of ``namespace`` are deleted while it still runs (it holds their finalizers), then
+    it stops and its namespace and objects go. ``kubeconfig`` may route its API calls;
+    ``before_cleanup`` undoes whatever a test left broken.
+    """
+    ensure_namespace(kube, namespace)
+    install_identity(kube, objects)
+    account = next(obj for obj in objects if obj["kind"] == "ServiceAccount")["metadata"]["name"]
+    service_account = kube.service_account_kubeconfig(namespace=OPERATOR_NAMESPACE, name=account)
+    process = OperatorProcess(
+        kube=kube,
+        kubeconfig=kubeconfig(service_account),
+        namespaces=() if all_namespaces else (namespace,),
+        log_path=log_dir / "operator.log",
+        extra_args=(
+            *(("--all-namespaces",) if all_namespaces else ()),
+            "--log-format=json",
+            "--status-figures-interval=1",
+        ),
+    )
+    try:
+        process.start()
+        yield process
+        before_cleanup()
+        kube.kubectl("delete", keys.PLURAL, "--all", "-n", namespace, "--wait=true", timeout_s=60)
+    finally:
+        process.stop()
+        kube.kubectl("delete", "namespace", namespace, "--wait=false")
+        listed = {"apiVersion": "v1", "kind": "List", "items": objects}
+        kube.kubectl("delete", "-f", "-", "--ignore-not-found", input=json.dumps(listed))
+
+
+def without_crd(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Identity objects for a second release: the session has installed the CRD."""
+    return [obj for obj in objects if obj["kind"] != "CustomResourceDefinition"]
 
 
 async def wait_for(

@@ -21,18 +21,19 @@ import pytest
 from taskiq_fleet.contract import keys
 from tests.fixtures.kube import KubeCluster
 from tests.fixtures.tcp_proxy import TcpProxy
-from tests.operator.conftest import OPERATOR_NAMESPACE, FleetRedis, Identity
+from tests.operator.conftest import FleetRedis, Identity
 from tests.operator.harness import (
+    OPERATOR_NAMESPACE,
     OperatorProcess,
     condition,
     denied_lines,
-    ensure_namespace,
     get_json,
-    install_identity,
+    own_operator,
     pool_manifest,
     push_tasks,
     render_identity,
     wait_for,
+    without_crd,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -41,69 +42,57 @@ NAMESPACE = "fleet-e2e-outage"
 OUTAGE_S = 15
 
 
-def _through_proxy(kubeconfig: Path) -> tuple[Path, TcpProxy]:
-    """A copy of ``kubeconfig`` whose server is a proxy to the real one."""
-    config = json.loads(kubeconfig.read_text())
-    cluster = config["clusters"][0]["cluster"]
-    server = urlsplit(cluster["server"])
-    assert server.hostname is not None
-    assert server.port is not None
-    proxy = TcpProxy(upstream_host=server.hostname, upstream_port=server.port).start()
-    if server.hostname not in {"127.0.0.1", "localhost"}:
-        # The certificate names the server, not the proxy.
-        cluster["tls-server-name"] = server.hostname
-    cluster["server"] = f"https://127.0.0.1:{proxy.port}"
-    path = kubeconfig.with_name(f"proxied-{kubeconfig.name}")
-    path.write_text(json.dumps(config))
-    path.chmod(0o600)
-    return path, proxy
+class _ProxiedKubeconfig:
+    """Rewrites a kubeconfig so that its API calls go through a proxy the test can cut."""
+
+    def __init__(self) -> None:
+        self.proxy: TcpProxy | None = None
+
+    def __call__(self, kubeconfig: Path) -> Path:
+        config = json.loads(kubeconfig.read_text())
+        cluster = config["clusters"][0]["cluster"]
+        server = urlsplit(cluster["server"])
+        assert server.hostname is not None
+        assert server.port is not None
+        self.proxy = TcpProxy(upstream_host=server.hostname, upstream_port=server.port).start()
+        if server.hostname not in {"127.0.0.1", "localhost"}:
+            # The certificate names the server, not the proxy.
+            cluster["tls-server-name"] = server.hostname
+        cluster["server"] = f"https://127.0.0.1:{self.proxy.port}"
+        path = kubeconfig.with_name(f"proxied-{kubeconfig.name}")
+        path.write_text(json.dumps(config))
+        path.chmod(0o600)
+        return path
+
+    def reconnect(self) -> None:
+        """Undo a cut the test left behind: the clean-up needs the API server."""
+        if self.proxy is not None and not self.proxy.listening:
+            self.proxy.restore()
+
+    def close(self) -> None:
+        if self.proxy is not None:
+            self.proxy.close()
 
 
 @pytest.fixture(scope="module")
 def proxied_operator(
     kube: KubeCluster, fleet_identity: Identity, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[OperatorProcess, TcpProxy]]:
-    ensure_namespace(kube, NAMESPACE)
-    objects = [
-        obj
-        for obj in render_identity(
-            kube, release="outage", namespace=OPERATOR_NAMESPACE, watch=[NAMESPACE]
-        )
-        if obj["kind"] != "CustomResourceDefinition"
-    ]
-    install_identity(kube, objects)
-    account = next(obj for obj in objects if obj["kind"] == "ServiceAccount")["metadata"]["name"]
-    kubeconfig, proxy = _through_proxy(
-        kube.service_account_kubeconfig(namespace=OPERATOR_NAMESPACE, name=account)
+    objects = without_crd(
+        render_identity(kube, release="outage", namespace=OPERATOR_NAMESPACE, watch=[NAMESPACE])
     )
-    process = OperatorProcess(
-        kube=kube,
-        kubeconfig=kubeconfig,
-        namespaces=(NAMESPACE,),
-        log_path=tmp_path_factory.mktemp("outage-operator") / "operator.log",
-        extra_args=("--log-format=json", "--status-figures-interval=1"),
-    )
+    route = _ProxiedKubeconfig()
     try:
-        process.start()
-        yield process, proxy
-        # The pools go while their operator runs and reaches the API: it holds their finalizer.
-        if not proxy.listening:
-            proxy.restore()
-        kube.kubectl("delete", keys.PLURAL, "--all", "-n", NAMESPACE, "--wait=true", timeout_s=60)
+        with own_operator(
+            kube, namespace=NAMESPACE, objects=objects, kubeconfig=route,
+            before_cleanup=route.reconnect, log_dir=tmp_path_factory.mktemp("outage"),
+        ) as process:  # fmt: skip
+            assert route.proxy is not None
+            yield process, route.proxy
     finally:
-        process.stop()
-        proxy.close()
-        kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
-        listed = {"apiVersion": "v1", "kind": "List", "items": objects}
-        kube.kubectl("delete", "-f", "-", "--ignore-not-found", input=json.dumps(listed))
+        route.close()
     denied = denied_lines(process.log())
     assert denied == [], "the chart's RBAC refused the operator:\n" + "\n".join(denied[:10])
-
-
-def _replicas(kube: KubeCluster) -> int:
-    deployment = get_json(kube, "deployment", "outage", "-n", NAMESPACE)
-    assert deployment is not None, "the pool's Deployment is gone"
-    return int(deployment["spec"]["replicas"])
 
 
 async def test_replicas_hold_while_the_api_server_is_unreachable_then_catch_up_once(
@@ -168,7 +157,8 @@ def _sample_replicas(kube: KubeCluster, *, seconds: float) -> list[int]:
     seen: list[int] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        value = _replicas(kube)
+        value = _replicas_or_none(kube)
+        assert value is not None, "the pool's Deployment is gone"
         if not seen or seen[-1] != value:
             seen.append(value)
         time.sleep(0.5)

@@ -16,17 +16,18 @@ import pytest
 
 from taskiq_fleet.contract import keys
 from tests.fixtures.kube import KubeCluster
-from tests.operator.conftest import OPERATOR_NAMESPACE, FleetRedis, Identity
+from tests.operator.conftest import FleetRedis, Identity
 from tests.operator.harness import (
+    OPERATOR_NAMESPACE,
     OperatorProcess,
     denied_lines,
-    ensure_namespace,
     get_json,
-    install_identity,
+    own_operator,
     pool_manifest,
     push_tasks,
     render_identity,
     wait_for,
+    without_crd,
 )
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
@@ -38,35 +39,15 @@ NAMESPACE = "fleet-e2e-wide"
 def wide_operator(
     kube: KubeCluster, fleet_identity: Identity, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    ensure_namespace(kube, NAMESPACE)
-    # fleet_identity has installed the CRD; this release adds only its cluster-wide RBAC.
-    objects = [
-        obj
-        for obj in render_identity(kube, release="wide", namespace=OPERATOR_NAMESPACE)
-        if obj["kind"] != "CustomResourceDefinition"
-    ]
+    objects = without_crd(render_identity(kube, release="wide", namespace=OPERATOR_NAMESPACE))
     kinds = {obj["kind"] for obj in objects}
     assert {"ClusterRole", "ClusterRoleBinding", "ServiceAccount"} <= kinds
     assert "Role" not in kinds
-    install_identity(kube, objects)
-    account = next(obj for obj in objects if obj["kind"] == "ServiceAccount")["metadata"]["name"]
-    process = OperatorProcess(
-        kube=kube,
-        kubeconfig=kube.service_account_kubeconfig(namespace=OPERATOR_NAMESPACE, name=account),
-        namespaces=(),
-        log_path=tmp_path_factory.mktemp("wide-operator") / "operator.log",
-        extra_args=("--all-namespaces", "--log-format=json", "--status-figures-interval=1"),
-    )
-    process.start()
-    yield process
-
-    # The pools go while their operator runs: it holds their finalizer.
-    kube.kubectl("delete", keys.PLURAL, "--all", "-n", NAMESPACE, "--wait=true", timeout_s=60)
-    process.stop()
-    kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
-    listed = {"apiVersion": "v1", "kind": "List", "items": objects}
-    kube.kubectl("delete", "-f", "-", "--ignore-not-found", input=json.dumps(listed))
-
+    with own_operator(
+        kube, namespace=NAMESPACE, objects=objects, all_namespaces=True,
+        log_dir=tmp_path_factory.mktemp("wide"),
+    ) as process:  # fmt: skip
+        yield process
     denied = denied_lines(process.log())
     assert denied == [], "the chart's ClusterRole refused the operator:\n" + "\n".join(denied[:10])
 

@@ -16,14 +16,14 @@ import pytest
 
 from taskiq_fleet.contract import keys
 from tests.fixtures.kube import KubeCluster
-from tests.operator.conftest import OPERATOR_NAMESPACE, FleetRedis, Identity
+from tests.operator.conftest import FleetRedis, Identity
 from tests.operator.harness import (
+    OPERATOR_NAMESPACE,
     OperatorProcess,
     condition,
     denied_lines,
-    ensure_namespace,
     get_json,
-    install_identity,
+    own_operator,
     pool_manifest,
     push_tasks,
     render_identity,
@@ -50,28 +50,13 @@ def without_scaling(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def narrow_operator(
     kube: KubeCluster, fleet_identity: Identity, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[OperatorProcess]:
-    ensure_namespace(kube, NAMESPACE)
     objects = without_scaling(
         render_identity(kube, release="narrow", namespace=OPERATOR_NAMESPACE, watch=[NAMESPACE])
     )
-    install_identity(kube, objects)
-    account = next(obj for obj in objects if obj["kind"] == "ServiceAccount")["metadata"]["name"]
-    process = OperatorProcess(
-        kube=kube,
-        kubeconfig=kube.service_account_kubeconfig(namespace=OPERATOR_NAMESPACE, name=account),
-        namespaces=(NAMESPACE,),
-        log_path=tmp_path_factory.mktemp("narrow-operator") / "operator.log",
-        extra_args=("--log-format=json", "--status-figures-interval=1"),
-    )
-    process.start()
-    yield process
-
-    # The pools go while their operator runs: it holds their finalizer.
-    kube.kubectl("delete", keys.PLURAL, "--all", "-n", NAMESPACE, "--wait=true", timeout_s=60)
-    process.stop()
-    kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
-    listed = {"apiVersion": "v1", "kind": "List", "items": objects}
-    kube.kubectl("delete", "-f", "-", "--ignore-not-found", input=json.dumps(listed))
+    with own_operator(
+        kube, namespace=NAMESPACE, objects=objects, log_dir=tmp_path_factory.mktemp("narrow")
+    ) as process:
+        yield process
 
 
 async def test_a_permission_the_role_lacks_is_named_in_status_event_and_log(
