@@ -15,6 +15,7 @@ bench/results/scaling_simulation.json and bench/results/scaling_simulation.png.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import random
@@ -374,4 +375,8 @@ def draw(curves: dict[str, dict[str, Run]], path: Path) -> None:
 
 
 if __name__ == "__main__":
+    # No options: the traces, pool and seed are fixed, so every run prints the same figures.
+    argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     sys.exit(main())

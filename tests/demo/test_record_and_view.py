@@ -72,7 +72,7 @@ def test_the_plain_view_prints_a_line_per_period_and_every_note() -> None:
     lines = out.getvalue().splitlines()
     assert len(lines) == 2
     assert lines[0].startswith(
-        "t=12s phase=load waiting=30 in_flight=8.0 oldest=2.5s workers=3 ready=2 desired=3"
+        "t=12s phase=load waiting=30 in_flight=8 oldest=2.5s workers=3 ready=2 desired=3"
     )
     assert lines[1] == "  5.0s  workers 1 -> 3: scale up"
 

@@ -57,7 +57,7 @@ class RedisURL:
             raise InvalidRedisURLError(f"{what} {shown!r} is not a valid URL: {exc}") from None
         if parts.scheme not in SCHEMES:
             raise InvalidRedisURLError(
-                f"{what} {shown!r} must start with redis:// or rediss://, not {parts.scheme!r}://"
+                f"{what} {shown!r} must start with redis:// or rediss://, not {parts.scheme}://"
             )
         if not parts.hostname:
             raise InvalidRedisURLError(f"{what} {shown!r} names no host")

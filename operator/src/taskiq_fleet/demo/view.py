@@ -41,7 +41,12 @@ class View(Protocol):
 
 
 def _num(value: float | None, unit: str = "") -> str:
-    return "-" if value is None else f"{value:.0f}{unit}" if value >= 10 else f"{value:.1f}{unit}"
+    """Whole numbers as such (counts are whole unless queues carry weights), else 0.1."""
+    if value is None:
+        return "-"
+    if value >= 10 or value == int(value):
+        return f"{value:.0f}{unit}"
+    return f"{value:.1f}{unit}"
 
 
 class RichView:

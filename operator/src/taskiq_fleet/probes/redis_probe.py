@@ -164,12 +164,13 @@ class RedisProbe:
             exc, redis.exceptions.AuthenticationError | redis.exceptions.NoPermissionError
         ):
             return ProbeError(
-                f"{where} refused the credentials ({text}); fix the URL secret", temporary=False
+                f"{where} refused the credentials ({text}); fix the user or password in the URL",
+                temporary=False,
             )
         if isinstance(exc, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:
             return ProbeError(
                 f"{where}: the server's TLS certificate is not trusted ({text}); "
-                "check the CA secret",
+                "check the CA bundle it is verified against",
                 temporary=False,
             )
         if isinstance(exc, TimeoutError):
