@@ -8,10 +8,13 @@ an Event, and :class:`RedisURL` keeps the secret out of its ``repr``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
 
 SCHEMES = ("redis", "rediss")
+#: redis-py also takes the password as a query parameter.
+_PASSWORD_QUERY = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
 class InvalidRedisURLError(ValueError):
@@ -19,19 +22,31 @@ class InvalidRedisURLError(ValueError):
 
 
 def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``; safe to log, even when malformed."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        # A URL too broken to split may still hold a secret: show nothing of it.
-        return "<unparsable URL>"
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    netloc = f"{user}:***@{host}{port}"
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    """``url`` with any password replaced by ``***``; safe to log, even when malformed.
+
+    Read from the text itself, not from a URL parser: a password with an unescaped
+    ``/``, ``?`` or ``#`` splits the URL in the wrong place, and a parser would then
+    see no password at all and hand the URL back whole.
+    """
+    if "://" not in url:
+        # Not a URL at all: perhaps a bare password put where the URL belongs.
+        return "<not a URL>"
+    userinfo = _userinfo(url)
+    shown = url
+    if userinfo is not None:
+        prefix, info, rest = userinfo
+        user, colon, _password = info.partition(":")
+        shown = f"{prefix}{user}:***@{rest}" if colon else url
+    return _PASSWORD_QUERY.sub(r"\1***", shown)
+
+
+def _userinfo(url: str) -> tuple[str, str, str] | None:
+    """``(scheme://, user[:password], the rest)``, split at the last ``@``; or None."""
+    scheme, sep, tail = url.partition("://")
+    at = tail.rfind("@")
+    if not sep or at < 0:
+        return None
+    return scheme + sep, tail[:at], tail[at + 1 :]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +64,12 @@ class RedisURL:
     def parse(cls, url: str, *, what: str = "Redis URL") -> RedisURL:
         """Validate ``url``; ``what`` names where it came from in the error message."""
         shown = redact(url)
+        userinfo = _userinfo(url.strip())
+        if userinfo is not None and any(ch in userinfo[1] for ch in "/?#"):
+            raise InvalidRedisURLError(
+                f"{what} {shown!r}: its user or password holds '/', '?' or '#'; "
+                "percent-encode them (%2F, %3F, %23)"
+            )
         try:
             parts = urlsplit(url.strip())
             port = parts.port or 6379
@@ -56,8 +77,9 @@ class RedisURL:
             # Gives up: the caller reports the object and field; nothing can be guessed.
             raise InvalidRedisURLError(f"{what} {shown!r} is not a valid URL: {exc}") from None
         if parts.scheme not in SCHEMES:
+            given = f"{parts.scheme}://" if parts.scheme else "no scheme"
             raise InvalidRedisURLError(
-                f"{what} {shown!r} must start with redis:// or rediss://, not {parts.scheme}://"
+                f"{what} {shown!r} must start with redis:// or rediss://, not {given}"
             )
         if not parts.hostname:
             raise InvalidRedisURLError(f"{what} {shown!r} names no host")

@@ -15,7 +15,7 @@ import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis.asyncio
 import redis.exceptions
@@ -213,5 +213,9 @@ def _settle(
 
 
 def _password_of(url: str) -> str | None:
-    password = urlsplit(url).password
-    return unquote(password) if password else None
+    """The URL's password, from its user info or, as redis-py also reads it, its query."""
+    parts = urlsplit(url)
+    if parts.password:
+        return unquote(parts.password)
+    in_query = parse_qs(parts.query).get("password")
+    return in_query[0] if in_query else None
