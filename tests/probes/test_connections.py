@@ -73,6 +73,16 @@ async def test_the_db_index_may_come_as_a_query_parameter(acl_server: RedisHandl
         await probe.aclose()
 
 
+async def test_the_password_may_come_as_a_query_parameter(acl_server: RedisHandle) -> None:
+    url = acl_server.url.replace("redis://", "redis://fleet@").rsplit("/", 1)[0]
+    probe = RedisProbe(f"{url}/3?password={SECRET}")
+    try:
+        assert (await probe.read([QUEUE])).waiting == 3
+        assert SECRET not in probe.url + repr(probe)
+    finally:
+        await probe.aclose()
+
+
 async def test_a_wrong_password_is_a_permanent_error_without_the_password(
     acl_server: RedisHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
