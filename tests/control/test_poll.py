@@ -138,7 +138,7 @@ async def test_a_probe_failure_is_logged_once_until_the_broker_recovers(
     assert [m.split(" pool=")[0] for m in messages] == ["probe failed", "probe recovered"]
 
 
-async def test_a_failed_scale_keeps_the_engine_memory_and_is_retried_next_poll() -> None:
+async def test_a_failed_scale_keeps_the_engine_windows_and_is_retried_next_poll() -> None:
     target = FakeTarget(current=1, scale_error=TargetError("api server timeout", temporary=True))
     clock = FakeClock()
     controller, metrics = make_controller(probe=FakeProbe(waiting=50), target=target, clock=clock)
@@ -149,7 +149,10 @@ async def test_a_failed_scale_keeps_the_engine_memory_and_is_retried_next_poll()
     assert failed.target_error == "api server timeout"
     assert failed.target_error_stage == "scale"
     assert not failed.changed
-    assert controller.state == state_before
+    assert controller.state.recommendations == state_before.recommendations
+    assert controller.state.scale_events == state_before.scale_events
+    # What it saw of the work still counts: the pool was busy at this poll.
+    assert controller.state.last_busy_s == clock.now_s
     assert sample(metrics, "taskiq_fleet_reconcile_errors_total", stage="scale") == 1
 
     target.scale_error = None
@@ -198,6 +201,19 @@ async def test_an_unreadable_target_decides_nothing() -> None:
     assert outcome.target_error_stage == "read"
     assert probe.reads == 0
     assert sample(metrics, "taskiq_fleet_reconcile_errors_total", stage="read") == 1
+
+
+async def test_an_unreadable_target_restarts_the_idle_clock() -> None:
+    target = FakeTarget(current=2)
+    clock = FakeClock()
+    controller, _ = make_controller(probe=FakeProbe(waiting=0), target=target, clock=clock)
+    await controller.poll()
+    target.read_error = TargetError("the API server did not answer", temporary=True)
+    clock.advance(600.0)
+
+    await controller.poll()
+
+    assert controller.state.last_busy_s == clock.now_s
 
 
 async def test_a_paused_pool_observes_but_does_not_scale() -> None:

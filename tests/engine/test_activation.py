@@ -41,21 +41,24 @@ def test_by_default_a_burst_wakes_the_pool_with_all_it_needs_up_to_max_replicas(
     )
 
 
-def test_a_burst_wakes_the_pool_with_as_many_replicas_as_the_scale_up_policy_allows() -> None:
+def test_a_burst_wakes_the_pool_as_an_hpa_behind_keda_would_grow_it() -> None:
+    # KEDA's activation gives one replica, the HPA's first step max(+4 pods, +100%) four more.
     replay = Replay(make_policy(behavior=hpa_behavior()), replicas=0)
     decision = replay.poll(0, waiting=1000)
-    assert decision.desired == 4
+    assert decision.desired == 5
     assert decision.limited
     assert decision.reason == (
-        "scale up 0->4: activated, work 1000 / target 10; limited by scale-up policy"
+        "scale up 0->5: activated, work 1000 / target 10; limited by scale-up policy"
     )
+    assert [replay.poll(t, waiting=1000).desired for t in (2, 16, 32)] == [5, 10, 20]
 
 
-def test_percent_only_policies_still_give_a_pool_at_zero_its_first_replica() -> None:
+def test_percent_only_policies_wake_a_pool_at_zero_from_its_first_replica() -> None:
     percent = rules(("Percent", 100, 15))
     replay = Replay(make_policy(behavior=Behavior(scale_up=percent, scale_down=percent)))
-    assert replay.poll(0, waiting=1000).desired == 1
-    assert replay.poll(15, waiting=1000).desired == 2
+    assert replay.poll(0, waiting=1000).desired == 2
+    assert replay.poll(2, waiting=1000).desired == 2
+    assert replay.poll(15, waiting=1000).desired == 4
 
 
 def test_a_pool_below_its_minimum_is_raised_to_it_without_any_work() -> None:
@@ -65,3 +68,12 @@ def test_a_pool_below_its_minimum_is_raised_to_it_without_any_work() -> None:
     assert decision.limited
     assert decision.reason.startswith("scale up 0->2:")
     assert decision.reason.endswith("; capped at minReplicas 2")
+
+
+def test_after_waking_a_percent_only_policy_keeps_its_period() -> None:
+    # The first replica is the activation's: the policy's period starts from one, not zero.
+    percent = rules(("Percent", 100, 60))
+    replay = Replay(make_policy(behavior=Behavior(scale_up=percent, scale_down=percent)))
+    assert replay.poll(0, waiting=500).desired == 2
+    assert replay.poll(2, waiting=500).desired == 2, "a second step within the 60 s period"
+    assert replay.poll(62, waiting=500).desired == 4

@@ -47,3 +47,20 @@ def test_a_pool_above_a_lowered_maximum_comes_down_at_once() -> None:
 def test_a_decision_inside_the_bounds_is_not_limited() -> None:
     replay = Replay(make_policy(behavior=fast_behavior()), replicas=2)
     assert not replay.poll(0, waiting=50).limited
+
+
+def test_a_pool_busy_all_through_a_pause_does_not_go_to_zero_when_it_resumes() -> None:
+    replay = Replay(make_policy(scale_to_zero_after_s=300.0), replicas=5)
+    replay.poll(0, waiting=50)
+    for at_s in range(5, 1000, 5):
+        replay.poll(at_s, waiting=50, paused=True)
+    resumed = replay.poll(1000, waiting=0)
+    assert resumed.desired > 0
+    assert resumed.reason.endswith("idle for 5s, scale to zero after 300s")
+
+
+def test_a_pause_with_an_unreadable_queue_restarts_the_idle_clock() -> None:
+    replay = Replay(make_policy(scale_to_zero_after_s=300.0), replicas=2)
+    replay.poll(0, waiting=0)
+    replay.poll(400, waiting=None, in_flight=None, paused=True)
+    assert replay.poll(402, waiting=0).desired > 0

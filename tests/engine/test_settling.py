@@ -87,3 +87,16 @@ def test_a_scale_down_never_goes_below_the_windows_highest_recommendation() -> N
         if d.desired < 20
     )
     assert first_down.desired == 7
+
+
+def test_a_long_scale_up_period_delays_a_rising_count_no_longer_than_the_hpas_sync() -> None:
+    slow = Behavior(scale_up=rules(("Pods", 100, 120.0)), scale_down=_DOWN)
+    replay = Replay(make_policy(min_replicas=1, behavior=slow), replicas=1)
+    replay.poll(0, waiting=0)
+    waiting = 20.0
+    seen = []
+    for at_s in range(2, 20, 2):
+        waiting *= 1.3
+        seen.append(replay.poll(at_s, waiting=waiting).desired)
+    assert seen[:7] == [1] * 7
+    assert seen[7] > 1, "held past the 15 s an HPA takes at most to act"

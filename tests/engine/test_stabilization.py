@@ -57,3 +57,18 @@ def test_default_behavior_scales_down_half_a_minute_after_the_work_fell() -> Non
     assert replay.poll(0, waiting=80).desired == 8
     assert replay.hold_load(start_s=2, end_s=28, every_s=2, waiting=10) == [8] * 14
     assert replay.poll(30, waiting=10).desired == 1
+
+
+def test_with_no_memory_a_scale_in_waits_out_the_window_as_after_a_restart() -> None:
+    # A restarted operator sees 10 replicas and little work: it keeps them for the window.
+    replay = Replay(make_policy(min_replicas=1, behavior=default_behavior()), replicas=10)
+    first = replay.poll(0, waiting=5)
+    assert first.desired == 10
+    assert first.reason.startswith("hold: scale-down stabilization")
+    assert replay.hold_load(start_s=2, end_s=28, every_s=2, waiting=5) == [10] * 14
+    assert replay.poll(31, waiting=5).desired == 1
+
+
+def test_with_no_memory_a_scale_up_is_not_held() -> None:
+    replay = Replay(make_policy(behavior=default_behavior()), replicas=2)
+    assert replay.poll(0, waiting=90).desired == 9

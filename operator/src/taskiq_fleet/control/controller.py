@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from taskiq_fleet.control.target import Probe, Target, TargetError
-from taskiq_fleet.engine import decide
+from taskiq_fleet.engine import decide, missed_poll, not_carried_out
 from taskiq_fleet.engine.types import Decision, EngineState, Observation, ScalingPolicy
 from taskiq_fleet.probes.types import PoolReading, ProbeError, QueueRef
 from taskiq_fleet.telemetry.metrics import FleetMetrics, PoolKey
@@ -120,8 +120,10 @@ class PoolController:
             current, ready = await self.target.replicas()
             self._target_ok(stage="read")
         except TargetError as exc:
-            # Holds: nothing is changed this poll; the next poll tries again.
+            # Holds: nothing is changed this poll; the next poll tries again. A poll that
+            # saw nothing restarts the idle clock.
             self._count_target_error(stage="read", exc=exc)
+            self.state = missed_poll(self.state, at_s=at_s)
             return PollOutcome(
                 pool=self.name,
                 at_s=at_s,
@@ -210,8 +212,10 @@ class PoolController:
         try:
             await self.target.set_replicas(desired)
         except TargetError as exc:
-            # Holds: the engine's memory stays as it was, so the next poll decides afresh.
+            # Holds: the engine's windows and periods stay as they were, so the next poll
+            # decides afresh; what it saw of the work is kept.
             self._count_target_error(stage="scale", exc=exc)
+            self.state = not_carried_out(self.state, decision=decision)
             return replace(
                 outcome,
                 marked_idle=marked,

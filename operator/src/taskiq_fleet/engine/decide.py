@@ -31,11 +31,13 @@ def decide(
 ) -> Decision:
     """Decide how many replicas the pool should run after this poll. Pure."""
     if paused:
+        # Windows and rate periods stay as they were; the idle clock still watches the
+        # work, or a pool busy all through a pause would go to zero when it resumes.
         current = observation.current_replicas
         return Decision(
             desired=current,
             reason=f"paused: keeping {current} replicas",
-            state=state,
+            state=_watch_idle(state, observation=observation),
             held=True,
         )
     if observation.waiting is None or observation.in_flight is None:
@@ -47,6 +49,32 @@ def decide(
         waiting=max(0.0, observation.waiting),
         in_flight=max(0.0, observation.in_flight),
     )
+
+
+def missed_poll(state: EngineState, *, at_s: float) -> EngineState:
+    """The memory after a poll that saw nothing (the workload could not be read).
+
+    The idle clock restarts: a time we could not see is not a time of idleness.
+    """
+    return replace(state, last_busy_s=at_s)
+
+
+def not_carried_out(state: EngineState, *, decision: Decision) -> EngineState:
+    """The memory after ``decision`` could not be applied: windows and rate periods as
+    before it, so the next poll decides afresh; the idle clock as it observed."""
+    return replace(
+        state,
+        last_busy_s=decision.state.last_busy_s,
+        consecutive_failures=decision.state.consecutive_failures,
+    )
+
+
+def _watch_idle(state: EngineState, *, observation: Observation) -> EngineState:
+    unseen = observation.waiting is None or observation.in_flight is None
+    busy = unseen or (observation.waiting or 0) + (observation.in_flight or 0) > 0
+    if busy or state.last_busy_s is None:
+        return replace(state, last_busy_s=observation.at_s)
+    return state
 
 
 def _without_data(*, policy: ScalingPolicy, obs: Observation, state: EngineState) -> Decision:
@@ -140,6 +168,10 @@ def _with_data(
 
     raw, why = _recommend(policy=policy, current=current, work=work, idle_s=idle_s)
     details["recommended"] = raw
+    if raw < current and not state.recommendations:
+        # No memory (a new pool, a restarted operator): as the HPA does, the current
+        # count is the first recommendation, so a scale-in waits out the whole window.
+        state = replace(state, recommendations=((obs.at_s, current),))
     stabilized = rates.stabilize(
         current=current,
         raw=raw,
@@ -155,7 +187,11 @@ def _with_data(
     if desired != limited_to:
         brake = "maxReplicas" if desired < limited_to else "minReplicas"
         brake = f"capped at {brake} {desired}"
-    new_state = _remember(state, policy=policy, at_s=obs.at_s, raw=raw, change=desired - current)
+    # Waking from zero, the first replica is the activation's (KEDA's step); only what
+    # goes beyond it counts against the scale-up policies, or a Percent policy would be
+    # held at one replica for a whole period (a percentage of zero is zero).
+    change = desired - current if current > 0 else max(0, desired - 1)
+    new_state = _remember(state, policy=policy, at_s=obs.at_s, raw=raw, change=change)
     reason = _explain(
         current=current, desired=desired, raw=raw, stabilized=stabilized, why=why, brake=brake
     )
@@ -220,12 +256,11 @@ def _brake_up(
     )
     if rising_s > 0:
         return current, f"work still rising, scale up within {rising_s:.0f}s"
+    # Waking from zero, the activation gives the first replica (KEDA's step) and the
+    # policies apply from there, as those of an HPA behind KEDA would.
     limit = rates.scale_up_limit(
-        current=current, at_s=obs.at_s, events=state.scale_events, rules=rules
+        current=max(current, 1), at_s=obs.at_s, events=state.scale_events, rules=rules
     )
-    if current == 0:
-        # Activation always gets its first replica, even with percent-only policies.
-        limit = max(limit, 1)
     if stabilized > limit:
         return limit, "limited by scale-up policy"
     return stabilized, ""

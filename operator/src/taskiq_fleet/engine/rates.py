@@ -24,6 +24,8 @@ Stamped = tuple[float, int]
 
 #: A Pods policy this large never binds: maxReplicas is the only bound on a step up.
 ANY_STEP_PODS = 1000
+#: How often the HPA evaluates: the longest it could have left a rising count unmet.
+HPA_SYNC_PERIOD_S = 15.0
 
 
 def default_behavior() -> Behavior:
@@ -154,9 +156,9 @@ def rising_wait_s(
 
     A burst that arrives across several polls would otherwise be chased in as many steps.
     While the recommendation still grows by more than the tolerance from one poll to the
-    next, the step waits, but never longer than the shortest scale-up period after the
-    last poll at which the pool was big enough: the HPA, syncing at that pace, could not
-    have acted sooner. A pool at zero is never kept waiting.
+    next, the step waits, but never longer than the shortest scale-up period (at most
+    the HPA's 15 s sync period) after the last poll at which the pool was big enough:
+    the HPA could not have acted sooner. A pool at zero is never kept waiting.
     """
     if current == 0 or not history:
         return 0.0
@@ -167,6 +169,7 @@ def rising_wait_s(
     if last_sufficed_s is None:
         return 0.0
     settle_s = min((p.period_s for p in rules.policies), default=0.0)
+    settle_s = min(settle_s, HPA_SYNC_PERIOD_S)
     return max(0.0, last_sufficed_s + settle_s - at_s)
 
 
