@@ -8,7 +8,6 @@ supervisor reports with ``namespace="local"``.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
@@ -106,12 +105,8 @@ class FleetMetrics:
         )
 
     def forget(self, key: PoolKey) -> None:
-        """Drop a deleted pool's series, so dashboards stop showing it."""
-        # A pool that never reported has no series: KeyError means nothing to forget.
-        for family in (self.waiting, self.in_flight, self.oldest_age, self.broker_up,
-                       self.last_poll):  # fmt: skip
-            with contextlib.suppress(KeyError):
-                family.remove(key.namespace, key.pool)
-        for kind in ("desired", "current", "ready", "min", "max"):
-            with contextlib.suppress(KeyError):
-                self.replicas.remove(key.namespace, key.pool, kind)
+        """Drop a deleted pool's series, so dashboards and alerts stop showing it."""
+        pool = {"namespace": key.namespace, "pool": key.pool}
+        for family in (self.queue_waiting, self.waiting, self.in_flight, self.oldest_age,
+                       self.replicas, self.broker_up, self.last_poll):  # fmt: skip
+            family.remove_by_labels(pool)
