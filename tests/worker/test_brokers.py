@@ -138,6 +138,28 @@ async def test_an_orphaned_stream_delivery_is_reclaimed_with_no_new_traffic(
         await survivor.shutdown()
 
 
+async def test_a_stream_entry_that_is_no_taskiq_message_is_skipped_not_a_crash(
+    redis_url: str, redis_client: redis.asyncio.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    await redis_client.xgroup_create("s", "g", id="0", mkstream=True)
+    junk = await redis_client.xadd("s", {b"junk": b"x"})
+    await redis_client.xadd("s", {b"data": b"task"})
+    broker = _stream_broker(redis_url)
+    listener = broker.listen()
+    try:
+        with caplog.at_level(logging.WARNING, logger="taskiq_fleet_worker"):
+            message = await asyncio.wait_for(anext(listener), timeout=10)
+
+        assert isinstance(message, AckableMessage)
+        assert message.data == b"task"
+        await message.ack()  # type: ignore[misc]
+        assert (await redis_client.xpending("s", "g"))["pending"] == 0
+        assert f"skipped entry {junk.decode()} of 's'" in caplog.text
+    finally:
+        await listener.aclose()
+        await broker.shutdown()
+
+
 async def test_a_stream_delivery_read_as_the_worker_stops_is_given_back(
     redis_url: str, redis_client: redis.asyncio.Redis
 ) -> None:

@@ -55,6 +55,20 @@ def test_an_unknown_command_type_is_refused(kind: object) -> None:
         ("dedup_key", "", "field 'dedup_key'"),
         ("input", [1], "field 'input'"),
         ("stpes", 3, "field 'stpes': unknown field"),
+        ("steps", True, "field 'steps'"),
+        ("steps", "3", "field 'steps'"),
+        ("work_ms", False, "field 'work_ms'"),
+        (
+            "session_id",
+            SESSION.upper(),
+            "field 'session_id': Value error, must be a UUID in lowercase",
+        ),
+        (
+            "session_id",
+            SESSION.replace("-", ""),
+            "field 'session_id': Value error, must be a UUID written",
+        ),
+        ("session_id", f"urn:uuid:{SESSION}", "field 'session_id'"),
     ],
 )
 def test_a_bad_field_is_named(field: str, value: object, complaint: str) -> None:

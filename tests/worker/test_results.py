@@ -127,6 +127,29 @@ async def test_a_result_stored_with_the_run_reads_as_the_backends_own(
     assert with_run.execution_time == round(with_run.execution_time, 2) >= 0
 
 
+async def test_a_redelivered_task_that_finished_keeps_its_stored_result(
+    redis_url: str, worker_environment: Callable[..., Settings]
+) -> None:
+    shared = _db(redis_url, 5)
+    flushing = redis.asyncio.Redis.from_url(shared)
+    await flushing.flushdb()
+    await flushing.aclose()
+    broker, task = producer(redis_url)
+    await broker.startup()
+    await task.kiq(run_command(steps=2))
+    await broker.shutdown()
+    client = redis.asyncio.Redis.from_url(redis_url)
+    _, raw = await client.brpop([QUEUE], timeout=5)
+    await client.aclose()
+    settings = worker_environment(REDIS_URL=shared, TASKIQ_BROKER_URL=redis_url)
+
+    first, _, _ = await _receive(raw, settings)
+    again, _, _ = await _receive(raw, settings)
+
+    assert first.return_value["status"] == "completed"
+    assert again.return_value == first.return_value
+
+
 async def test_the_backend_writes_any_result_but_the_one_a_run_stored(redis_url: str) -> None:
     backend: FleetResultBackend[Any] = FleetResultBackend(redis_url, result_ttl_s=60)
     returned = {"status": "completed"}

@@ -240,11 +240,24 @@ class FleetStreamBroker(_Hardened, RedisStreamBroker):
                 read, lambda got: self._give_back(conn, got), queue=self.queue_name
             )
             raise
-        return [
-            self._message(conn, entry_id, fields)
-            for _stream, entries in reply or []
-            for entry_id, fields in entries
-        ]
+        messages = []
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                if b"data" not in (fields or {}):
+                    await self._skip(conn, entry_id)
+                    continue
+                messages.append(self._message(conn, entry_id, fields))
+        return messages
+
+    async def _skip(self, conn: Redis, entry_id: bytes) -> None:
+        # Gives up on the entry: written by something other than a Taskiq producer, it
+        # holds no task. Acknowledged, it is neither run, nor reclaimed, nor a crash.
+        logger.warning(
+            "skipped entry %s of %r: it has no 'data' field, so it is not a Taskiq message",
+            entry_id.decode(),
+            self.queue_name,
+        )
+        await conn.xack(self.queue_name, self.consumer_group_name, entry_id)
 
     async def _reclaim_one(self, conn: Redis) -> AckableMessage | None:
         reply: Any = await conn.xautoclaim(

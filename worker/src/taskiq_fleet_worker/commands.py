@@ -24,10 +24,11 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
 #: Longest dedup key accepted; keys are ids, not payloads.
 MAX_DEDUP_KEY_LENGTH = 200
+_CANONICAL_UUID_LENGTH = 36
 
 
 class CommandError(ValueError):
@@ -37,7 +38,18 @@ class CommandError(ValueError):
 class _Command(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
+    #: In its canonical form (lowercase, hyphenated): the session's event stream is keyed
+    #: by it, so a producer reads the events under the very id it sent.
     session_id: UUID
+
+    @field_validator("session_id", mode="before")
+    @classmethod
+    def _canonical(cls, value: object) -> object:
+        if isinstance(value, str) and value != value.strip().lower():
+            raise ValueError("must be a UUID in lowercase (the events stream is keyed by it)")
+        if isinstance(value, str) and len(value) != _CANONICAL_UUID_LENGTH:
+            raise ValueError("must be a UUID written as 8-4-4-4-12 hexadecimal digits")
+        return value
 
 
 class RunCommand(_Command):
@@ -47,9 +59,9 @@ class RunCommand(_Command):
     #: Commands with the same key run at most once; defaults to the task id.
     dedup_key: str | None = Field(default=None, min_length=1, max_length=MAX_DEDUP_KEY_LENGTH)
     #: Steps of this run; the worker's ``AGENT_STEPS`` when absent.
-    steps: int | None = Field(default=None, ge=1, le=1000)
+    steps: int | None = Field(default=None, ge=1, le=1000, strict=True)
     #: Work time of this run for the deterministic agent; ``AGENT_WORK_MS`` when absent.
-    work_ms: int | None = Field(default=None, ge=0, le=3_600_000)
+    work_ms: int | None = Field(default=None, ge=0, le=3_600_000, strict=True)
     #: Free-form input handed to the agent step.
     input: dict[str, Any] = Field(default_factory=dict)
 

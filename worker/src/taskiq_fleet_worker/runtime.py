@@ -124,7 +124,12 @@ class AgentRuntime:
             logger.info(
                 "dedup key %r already %s by task %s", run.dedup_key, claim.status, claim.holder
             )
-            return self._result(run, "deduplicated", steps=0, holder=claim.holder)
+            body = self._result(run, "deduplicated", steps=0, holder=claim.holder)
+            if claim.status == "done" and claim.holder == task_id and self.config.results:
+                # This very task ran to its end before (a redelivery after the result was
+                # stored with its outcome): that result stands, this answer is not stored.
+                mark_stored(task_id, body)
+            return body
 
         self._schedule_renewal(run)
         try:
