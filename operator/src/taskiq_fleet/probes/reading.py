@@ -108,6 +108,11 @@ def _live_heartbeats(ref: QueueRef, *, plan: Plan, replies: Sequence[Any], now_m
 def _read_list(
     ref: QueueRef, *, plan: Plan, replies: Sequence[Any], now_ms: int, beats: _Beats
 ) -> QueueReading:
+    # Known shortcoming: a list worker's in-flight tasks are known only from its
+    # heartbeats, so workers without the fleet middleware (or whose heartbeats cannot be
+    # written) read as holding nothing, and an idle-looking pool may be scaled in under
+    # them; their drain on SIGTERM is then all that protects those tasks. Comparing the
+    # ready replicas with the live heartbeats, and holding when they disagree, removes it.
     at = plan.lists_at[ref.name]
     kind, length, tail = replies[at], replies[at + 1], replies[at + 2]
     kind = _ok(kind, what=f"TYPE {ref.name!r}")
