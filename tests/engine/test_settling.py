@@ -29,14 +29,19 @@ def test_a_burst_arriving_across_polls_is_met_in_one_step_once_it_stops_rising()
     assert [d.desired for d in replay.decisions] == [1, 1, 1, 1, 20]
 
 
-def test_a_count_that_keeps_rising_waits_no_longer_than_one_scale_up_period() -> None:
-    replay = _policy()
+def _rising_by_30_percent_a_poll(replay: Replay) -> list[int]:
+    """Replicas over 18 s of work growing 30 % every 2 s poll, from an idle start."""
     replay.poll(0, waiting=0)
     waiting = 20.0
     seen = []
     for at_s in range(2, 20, 2):
         waiting *= 1.3
         seen.append(replay.poll(at_s, waiting=waiting).desired)
+    return seen
+
+
+def test_a_count_that_keeps_rising_waits_no_longer_than_one_scale_up_period() -> None:
+    seen = _rising_by_30_percent_a_poll(_policy())
     assert seen[:7] == [1] * 7
     assert seen[7] > 1
 
@@ -91,12 +96,8 @@ def test_a_scale_down_never_goes_below_the_windows_highest_recommendation() -> N
 
 def test_a_long_scale_up_period_delays_a_rising_count_no_longer_than_the_hpas_sync() -> None:
     slow = Behavior(scale_up=rules(("Pods", 100, 120.0)), scale_down=_DOWN)
-    replay = Replay(make_policy(min_replicas=1, behavior=slow), replicas=1)
-    replay.poll(0, waiting=0)
-    waiting = 20.0
-    seen = []
-    for at_s in range(2, 20, 2):
-        waiting *= 1.3
-        seen.append(replay.poll(at_s, waiting=waiting).desired)
+    seen = _rising_by_30_percent_a_poll(
+        Replay(make_policy(min_replicas=1, behavior=slow), replicas=1)
+    )
     assert seen[:7] == [1] * 7
     assert seen[7] > 1, "held past the 15 s an HPA takes at most to act"
