@@ -70,8 +70,10 @@ def not_carried_out(state: EngineState, *, decision: Decision) -> EngineState:
 
 
 def _watch_idle(state: EngineState, *, observation: Observation) -> EngineState:
-    unseen = observation.waiting is None or observation.in_flight is None
-    busy = unseen or (observation.waiting or 0) + (observation.in_flight or 0) > 0
+    """The idle clock after ``observation``: restarted by work, or by a poll that could
+    not see the queue (a time we could not see is not a time of idleness)."""
+    waiting, in_flight = observation.waiting, observation.in_flight
+    busy = waiting is None or in_flight is None or max(0.0, waiting) + max(0.0, in_flight) > 0
     if busy or state.last_busy_s is None:
         return replace(state, last_busy_s=observation.at_s)
     return state
@@ -84,7 +86,7 @@ def _without_data(*, policy: ScalingPolicy, obs: Observation, state: EngineState
     """
     current = obs.current_replicas
     failures = state.consecutive_failures + 1
-    new_state = replace(state, consecutive_failures=failures, last_busy_s=obs.at_s)
+    new_state = replace(_watch_idle(state, observation=obs), consecutive_failures=failures)
     fallback = policy.fallback_replicas
     if fallback is not None and failures >= policy.failures_before_fallback:
         desired = _clamp(fallback, policy=policy)
@@ -145,9 +147,8 @@ def _with_data(
     current = obs.current_replicas
     work = _Work(waiting=waiting, in_flight=in_flight, target=policy.target_per_replica)
     busy = work.total > 0
-    last_busy_s = obs.at_s if busy or state.last_busy_s is None else state.last_busy_s
-    idle_s = obs.at_s - last_busy_s
-    state = replace(state, consecutive_failures=0, last_busy_s=last_busy_s)
+    state = replace(_watch_idle(state, observation=obs), consecutive_failures=0)
+    idle_s = 0.0 if state.last_busy_s is None else obs.at_s - state.last_busy_s
     details = {
         "work": work.total,
         "waiting": waiting,
