@@ -125,7 +125,8 @@ class AgentRuntime:
                 "dedup key %r already %s by task %s", run.dedup_key, claim.status, claim.holder
             )
             body = self._result(run, "deduplicated", steps=0, holder=claim.holder)
-            if claim.status == "done" and claim.holder == task_id and self.config.results:
+            same_task_done = claim.status == "done" and claim.holder == task_id
+            if same_task_done and self.config.results is not None:
                 # This very task ran to its end before (a redelivery after the result was
                 # stored with its outcome): that result stands, this answer is not stored.
                 mark_stored(task_id, body)
